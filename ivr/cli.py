@@ -1,0 +1,157 @@
+"""The `ivr` command: serve the webhooks, place a simulated call, check the config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from ivr.clock import Clock, parse_instant
+from ivr.settings import SettingsError, load_settings
+from routing import JST, ConfigError
+
+
+def _instant(text: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse_instant(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        from ivr.config import load
+
+        load(settings.menu_file, settings.routing_file)
+        if settings.clock:
+            parse_instant(settings.clock)
+    except (SettingsError, ConfigError, ValueError) as e:
+        print(f"ivr serve: not starting: {e}", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"ivr-metrics-{args.port}"))
+    env["IVR_BIND"] = f"{args.host}:{args.port}"
+    if args.workers:
+        env["WEB_CONCURRENCY"] = str(args.workers)
+    conf = Path(__file__).with_name("gunicorn_conf.py")
+    argv = ["gunicorn", "-c", str(conf), "ivr.app:create_app()"]
+    os.execvpe(sys.executable, [sys.executable, "-m", *argv], env)  # noqa: S606
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.standin import Event, InProcess, OverHttp, StandIn
+
+    def show(event: Event) -> None:
+        print(event, flush=True)
+
+    keys = [k for token in (args.press or []) for k in token.split(",")]
+    key_source = None if args.press is not None else _ask_key
+    if args.url:
+        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
+        if not token:
+            print("ivr call: --url needs the server's auth token (--token or TWILIO_AUTH_TOKEN)", file=sys.stderr)
+            return 2
+        transport, base, where = OverHttp(), args.url, args.url
+    else:
+        from ivr.app import create_app
+
+        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
+        overrides: dict[str, object] = {"TWILIO_AUTH_TOKEN": token,
+                                        "IVR_LOG_LEVEL": "info" if args.verbose else "warning"}
+        if args.at:
+            overrides["CLOCK"] = Clock(args.at)
+        try:
+            app = create_app(overrides)
+        except (SettingsError, ConfigError, ValueError) as e:
+            print(f"ivr call: {e}", file=sys.stderr)
+            return 2
+        store = app.extensions["ivr.store"].kind
+        transport, base, where = InProcess(app), "https://hotline.invalid", f"in-process app, {store} store"
+    when = (args.at or Clock().now()).astimezone(JST)
+    print(f"Simulated call to {args.to} at {when:%Y-%m-%d %H:%M:%S} JST ({where})")
+    standin = StandIn(transport, token, base, keys=keys, key_source=key_source, dial_status=args.dial_status,
+                      queue_result=args.queue_result, wait_rounds=args.wait_rounds, caller=args.caller,
+                      called=args.to, printer=show)
+    result = standin.call()
+    if result.connected:
+        print(f"=> The caller reached a person: {result.connected.target} ({result.connected.result}).")
+    elif result.stranded:
+        print("=> STRANDED: the call ended with nothing said.")
+        return 1
+    else:
+        print("=> The call ended after spoken alternatives (no person connected).")
+    return 0
+
+
+def _ask_key() -> str | None:
+    try:
+        return input("  press a key (Enter for silence): ").strip() or None
+    except EOFError:
+        return None
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from ivr.config import load
+    from menus.menu import DEFAULT_FILE as MENU
+    from routing.decide import DEFAULT_FILE as ROUTING
+
+    menu = Path(args.menu or os.environ.get("IVR_MENU_FILE") or MENU)
+    routing = Path(args.routing or os.environ.get("IVR_ROUTING_FILE") or ROUTING)
+    try:
+        loaded = load(menu, routing)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    r = loaded.routing
+    print(f"ok: {menu} ({len(loaded.menu.options)} options, {len(loaded.menu.spec.languages)} languages)")
+    print(f"ok: {routing} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
+          f"{len(r.spec.referrals)} referral lines)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ivr", description="The #9999 hotline router")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the Twilio webhooks with gunicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: WEB_CONCURRENCY or 2 per core)")
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("call", help="place a simulated call, as Twilio would, and print what the caller hears")
+    c.add_argument("--url", help="a running server's base URL (default: an in-process app)")
+    c.add_argument("--token", help="auth token to sign with (default: TWILIO_AUTH_TOKEN)")
+    c.add_argument("--at", type=_instant, help="the clock's start instant, e.g. 2025-05-03T03:00:00+09:00")
+    c.add_argument("--press", nargs="*", metavar="KEY",
+                   help="keys in order ('-' for silence); without --press, keys are read from the terminal")
+    c.add_argument("--dial-status", default="completed",
+                   help="DialCallStatus a <Dial> ends with: completed, busy, no-answer, failed, canceled")
+    c.add_argument("--queue-result", default="bridged",
+                   help="QueueResult an <Enqueue> ends with: bridged, hangup, queue-full, error, system-error")
+    c.add_argument("--wait-rounds", type=int, default=1, help="how many times the queue's waitUrl is played")
+    c.add_argument("--from", dest="caller", default="+819000000000", help="the caller's number ('anonymous' too)")
+    c.add_argument("--to", default="+81120494949", help="the hotline number dialled")
+    c.add_argument("--verbose", action="store_true", help="show the service's log lines too")
+    c.set_defaults(func=cmd_call)
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cs = cfg.add_subparsers(dest="config_command", required=True)
+    chk = cs.add_parser("check", help="validate the menu and routing files")
+    chk.add_argument("--menu")
+    chk.add_argument("--routing")
+    chk.set_defaults(func=cmd_config_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The call flow: each webhook step turns (menu, routing, instant, parameters) into TwiML.
+
+Everything the next step needs travels in the action URLs (option, language, chain step, tries), so a call never
+depends on shared state to move on. `url(endpoint, **params)` builds those URLs; the views pass Flask's url_for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from twilio.twiml import TwiML
+from twilio.twiml.voice_response import VoiceResponse
+
+from menus import HOME, Line, Menu, Phone, spoken_when
+from routing import JST, Decision, Routing
+from routing.model import Referral
+
+UrlFor = Callable[..., str]
+ANSWERED = frozenset({"bridged", "redirected-from-bridged"})
+DIAL_ANSWERED = frozenset({"completed", "answered"})
+WAIT_PAUSE = 15  # seconds of quiet between wait messages; Twilio re-requests the waitUrl after it
+
+
+@dataclass
+class Step:
+    """A webhook's answer plus what the canonical log line and the metrics say about it."""
+
+    twiml: VoiceResponse
+    decision: str
+    option: str | None = None
+    lang: str | None = None
+    outcome: str | None = None  # ivr_routes_total outcome
+    bad_input: str | None = None  # wrong / empty
+    record: dict[str, str | int] | None = None
+
+
+class Flow:
+    def __init__(self, menu: Menu, routing: Routing, url: UrlFor, line_number: Callable[[], str | None]):
+        self.menu = menu
+        self.routing = routing
+        self.url = url
+        self.line_number = line_number  # the hotline's own number, shown to partners instead of the caller's
+        self.general = menu.general
+
+    # -- speaking ---------------------------------------------------------------------------------------------
+    def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
+        for line in lines:
+            voice = self.menu.language(line.lang)
+            say = node.say(voice=voice.voice, language=voice.say)
+            for part in line.parts:
+                if isinstance(part, Phone):
+                    say.say_as(part.number, interpret_as="telephone")
+                else:
+                    say.append(part)
+
+    def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
+        return [self.menu.line(lang, "referral", option, name=r.name if lang == HOME else r.name_en,
+                               number=Phone(r.number)) for r in referrals]
+
+    def _end(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral]) -> None:
+        """After the referral lines were said once: once more (the numbers matter), the emergency numbers, goodbye."""
+        lines = self.referral_lines(lang, option, referrals)
+        if lines:
+            self.speak(r, [self.menu.line(lang, "repeat_referrals", option), *lines])
+        self.speak(r, [self.menu.line(lang, "emergency_short", option), self.menu.line(lang, "goodbye", option)])
+        r.hangup()
+
+    def closed_lines(self, d: Decision, lang: str) -> list[Line]:
+        m = self.menu
+        out = [m.line(lang, "closed", d.option)]
+        nxt = d.next_campaign
+        if nxt is None:
+            out.append(m.line(lang, "next_unknown", d.option))
+        else:
+            which = "next_open" if nxt.status == "confirmed" else "next_open_tentative"
+            out.append(m.line(lang, which, d.option, when=spoken_when(nxt.opens.astimezone(JST), lang)))
+        if d.referrals:
+            out.append(m.line(lang, "now_open_lines", d.option))
+        return out
+
+    # -- the top menu -----------------------------------------------------------------------------------------
+    def _gather(self, endpoint: str, tries: int, lines: list[Line], **params: str | int) -> VoiceResponse:
+        r = VoiceResponse()
+        action = self.url(endpoint, n=tries, **params)
+        g = r.gather(input="dtmf", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
+                     method="POST", action_on_empty_result=True)
+        self.speak(g, lines)
+        r.redirect(action, method="POST")  # reached only if Twilio skips the empty result: still no dead end
+        return r
+
+    def incoming(self, instant: dt.datetime) -> Step:
+        campaign = self.routing.window_at(instant)
+        if campaign is None:
+            step = self.closed(instant, self.general, (HOME, "en"))
+            step.record = {"campaign": "", "window": "closed"}
+            return step
+        return Step(self._gather("voice.menu", 1, self.menu.top_menu()), "menu",
+                    record={"campaign": campaign.id, "window": "open"})
+
+    def closed(self, instant: dt.datetime, option: str, langs: Sequence[str]) -> Step:
+        d = self.routing.decide(instant, option)
+        r = VoiceResponse()
+        for lang in langs:
+            self.speak(r, self.closed_lines(d, lang))
+            self.speak(r, self.referral_lines(lang, option, d.referrals))
+        self._end(r, langs[0], option, d.referrals)
+        return Step(r, "closed", option=option, lang=langs[0], outcome="closed")
+
+    def menu_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
+        m = self.menu
+        if digits == m.spec.repeat_key:
+            return Step(self._gather("voice.menu", tries, m.options_menu()), "repeat")
+        option = m.option_for_key(digits)
+        if option is not None:
+            if option.choose_language:
+                step = Step(self._gather("voice.language", 1, m.language_menu()), "language_menu", option=option.id)
+            else:
+                step = self.route(instant, option.id, HOME, 0)
+            step.record = {**(step.record or {}), "option": option.id}
+            return step
+        problem = "empty" if not digits else "wrong"
+        said = m.line(HOME, "no_input" if problem == "empty" else "invalid")
+        if tries >= m.spec.max_tries:
+            step = self.route(instant, self.general, HOME, 0, preface=[said, m.line(HOME, "to_general")])
+            step.record = {**(step.record or {}), "option": self.general, "menu": "gave_up"}
+        else:
+            step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu()]), "retry")
+        step.bad_input = problem
+        return step
+
+    def language_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
+        m = self.menu
+        foreign = next((o.id for o in m.options if o.choose_language), self.general)
+        if digits == m.spec.repeat_key:
+            return Step(self._gather("voice.language", tries, m.language_menu()), "repeat", option=foreign)
+        lang = m.language_for_key(digits)
+        if lang is not None:
+            step = self.route(instant, foreign, lang, 0)
+            step.record = {**(step.record or {}), "option": foreign, "lang": lang}
+            return step
+        problem = "empty" if not digits else "wrong"
+        if tries >= m.spec.max_tries:
+            # They asked for another language: English is the likeliest shared one at the foreign-language line.
+            step = self.route(instant, foreign, "en", 0)
+            step.record = {**(step.record or {}), "option": foreign, "lang": "en", "menu": "gave_up"}
+        else:
+            retry = [m.line(HOME, "language_retry"), m.line("en", "language_retry"), *m.language_menu()[1:]]
+            step = Step(self._gather("voice.language", tries + 1, retry), "retry", option=foreign)
+        step.bad_input = problem
+        return step
+
+    # -- routing to a person ----------------------------------------------------------------------------------
+    def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
+        d = self.routing.decide(instant, option, step)
+        option = d.option
+        if d.kind == "closed":  # the window closed while the caller was in the menu
+            s = self.closed(instant, option, (lang,) if lang != HOME else (HOME, "en"))
+            s.lang = lang
+            return s
+        r = VoiceResponse()
+        self.speak(r, preface)
+        params = {"o": option, "l": lang, "s": step}
+        if d.partner is None:  # the chain is exhausted: referral lines open now
+            self.speak(r, [self.menu.line(lang, "all_busy", option), *self.referral_lines(lang, option, d.referrals)])
+            self._end(r, lang, option, d.referrals)
+            return Step(r, "referrals", option, lang, outcome="referral",
+                        record={"route": "referrals", "step": step})
+        p = d.partner
+        self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
+        if p.kind == "queue":
+            assert p.queue is not None
+            r.enqueue(p.queue, wait_url=self.url("voice.wait", **params), wait_url_method="POST",
+                      action=self.url("voice.queue_done", **params), method="POST")
+        else:
+            assert p.number is not None
+            dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
+                          caller_id=self.line_number())
+            dial.number(p.number)
+        return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
+                    record={"route": p.kind, "partner": p.id, "step": step})
+
+    def wait(self, option: str, lang: str) -> Step:
+        r = VoiceResponse()
+        self.speak(r, [self.menu.line(lang, "wait", option)])
+        r.pause(length=WAIT_PAUSE)
+        return Step(r, "wait", option, lang)
+
+    def queue_done(self, instant: dt.datetime, result: str, option: str, lang: str, step: int) -> Step:
+        if result in ANSWERED:
+            return self._goodbye(option, lang, "answered")
+        if result == "hangup":
+            r = VoiceResponse()
+            r.hangup()
+            return Step(r, "caller_hung_up", option, lang, record={"result": "abandoned"})
+        # leave (rolled over), queue-full, error, system-error, or anything unknown: the next step of the chain
+        return self.route(instant, option, lang, step + 1)
+
+    def dial_done(self, instant: dt.datetime, status: str, option: str, lang: str, step: int) -> Step:
+        if status in DIAL_ANSWERED:
+            return self._goodbye(option, lang, "answered")
+        return self.route(instant, option, lang, step + 1)
+
+    def _goodbye(self, option: str, lang: str, result: str) -> Step:
+        r = VoiceResponse()
+        self.speak(r, [self.menu.line(lang, "goodbye", option)])
+        r.hangup()
+        return Step(r, result, option, lang, record={"result": result})
+
+    def fallback(self, instant: dt.datetime) -> Step:
+        """Twilio's fallback URL: straight to the general line, or the closed message, from boot-time config."""
+        d = self.routing.decide(instant, self.general, 0)
+        if d.kind == "closed":
+            return self.closed(instant, self.general, (HOME, "en"))
+        r = VoiceResponse()
+        self.speak(r, [self.menu.line(HOME, "fallback")])
+        p = self.routing.general_target()
+        params = {"o": self.general, "l": HOME, "s": 0}
+        if p.kind == "queue":
+            assert p.queue is not None
+            r.enqueue(p.queue, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music
+        else:
+            assert p.number is not None
+            r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
+                   caller_id=self.line_number()).number(p.number)
+        return Step(r, f"fallback:{p.id}", self.general, HOME, outcome="fallback")
+
+    def last_resort(self) -> str:
+        """TwiML for when even the fallback failed: a 24-hour line and the emergency numbers, never silence."""
+        r = VoiceResponse()
+        always = [x for x in self.routing.spec.referrals if "all" in x.suits][:1]
+        for lang in (HOME, "en"):
+            self.speak(r, [self.menu.line(lang, "all_busy"), *self.referral_lines(lang, self.general, always),
+                           self.menu.line(lang, "emergency_short")])
+        r.hangup()
+        return str(r)

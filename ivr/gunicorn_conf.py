@@ -1,0 +1,32 @@
+"""gunicorn settings for `ivr serve` (and the Procfile's web process through it).
+
+Metrics run in prometheus-client's multiprocess mode: the directory is wiped when the master starts, and a dead
+worker's live gauges are dropped by child_exit.
+"""
+
+import os
+import shutil
+
+from prometheus_client import multiprocess
+
+bind = os.environ.get("IVR_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+worker_class = "sync"
+timeout = 20  # Twilio gives up after 15 s; a worker stuck longer is replaced
+graceful_timeout = 20
+keepalive = 5  # behind a load balancer that reuses connections
+accesslog = None  # the app writes one canonical line per webhook, without caller data
+errorlog = "-"
+proc_name = "ivr-web"
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

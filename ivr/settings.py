@@ -1,0 +1,72 @@
+"""Typed settings, read once at boot: defaults, then the environment, then the mapping a caller passes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from menus.menu import DEFAULT_FILE as DEFAULT_MENU
+from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
+
+ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
+            "IVR_ROUTING_FILE", "IVR_LOG_LEVEL", "IVR_LOG_FORMAT", "IVR_CALL_TTL")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth_token: str
+    redis_url: str | None
+    clock: str | None
+    public_url: str | None
+    hash_key: bytes
+    menu_file: Path
+    routing_file: Path
+    log_level: str
+    log_format: str  # json, console, or auto (json when not on a terminal)
+    call_ttl: int
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    raw: dict[str, Any] = {k: v for k, v in (environ if environ is not None else os.environ).items() if k in ENV_KEYS}
+    raw.update({k: v for k, v in (overrides or {}).items() if k in ENV_KEYS})
+    token = (raw.get("TWILIO_AUTH_TOKEN") or "").strip()
+    if not token:
+        raise SettingsError("TWILIO_AUTH_TOKEN is not set: without it no Twilio request can be verified "
+                            "(set it to the account's auth token)")
+    public_url = (raw.get("IVR_PUBLIC_URL") or "").strip().rstrip("/") or None
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got '{public_url}')")
+    secret = raw.get("IVR_HASH_KEY") or ""
+    # Without a dedicated key, derive one from the token, so hashes agree across workers and instances.
+    hash_key = secret.encode() if secret else hmac.new(token.encode(), b"ivr call hash", hashlib.sha256).digest()
+    level = str(raw.get("IVR_LOG_LEVEL") or "info").lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise SettingsError(f"IVR_LOG_LEVEL must be one of debug, info, warning, error (got '{level}')")
+    fmt = str(raw.get("IVR_LOG_FORMAT") or "auto").lower()
+    if fmt not in ("auto", "json", "console"):
+        raise SettingsError(f"IVR_LOG_FORMAT must be one of auto, json, console (got '{fmt}')")
+    try:
+        ttl = int(raw.get("IVR_CALL_TTL") or 6 * 3600)
+    except ValueError:
+        raise SettingsError(f"IVR_CALL_TTL must be a whole number of seconds (got '{raw['IVR_CALL_TTL']}')") from None
+    return Settings(
+        auth_token=token,
+        redis_url=(raw.get("REDIS_URL") or "").strip() or None,
+        clock=(raw.get("IVR_CLOCK") or "").strip() or None,
+        public_url=public_url,
+        hash_key=hash_key,
+        menu_file=Path(raw.get("IVR_MENU_FILE") or DEFAULT_MENU),
+        routing_file=Path(raw.get("IVR_ROUTING_FILE") or DEFAULT_ROUTING),
+        log_level=level,
+        log_format=fmt,
+        call_ttl=max(60, ttl),
+    )

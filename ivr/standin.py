@@ -1,0 +1,328 @@
+"""A stand-in for Twilio's voice platform: places a simulated call on the app and follows its TwiML.
+
+It signs every request as Twilio does (RequestValidator), checks each answer as Twilio would (status, content type,
+XML declaration, root <Response>, 64 kB), requests the fallback URL when an answer is unusable, and follows
+Say, Play, Pause, Gather, Redirect, Enqueue (with its waitUrl and action), Dial (with its action), Leave, Hangup.
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twilio.request_validator import RequestValidator
+
+MAX_TWIML_BYTES = 64 * 1024
+CONNECTED_QUEUE = frozenset({"bridged"})
+CONNECTED_DIAL = frozenset({"completed", "answered"})
+
+
+@dataclass
+class Event:
+    kind: str  # say play pause key silence enqueue wait leave connected dial hangup end error fallback redirect
+    text: str = ""
+    lang: str = ""
+    voice: str = ""
+    target: str = ""
+    result: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "say":
+            return f"  [say {self.lang}] {self.text}"
+        if self.kind == "key":
+            return f"  [key] caller presses {self.text}"
+        if self.kind == "silence":
+            return "  [silence] caller presses nothing"
+        if self.kind == "connected":
+            return f"  [connected] {self.target} ({self.result})"
+        if self.kind in ("enqueue", "dial"):
+            return f"  [{self.kind}] {self.target}" + (f" -> {self.result}" if self.result else "")
+        return f"  [{self.kind}] {self.text or self.target}".rstrip()
+
+
+@dataclass
+class CallResult:
+    call_sid: str
+    events: list[Event] = field(default_factory=list)
+    requests: list[tuple[str, int]] = field(default_factory=list)
+    fallback_used: bool = False
+    app_error: bool = False
+    ended_silently: bool = False  # the TwiML that ended the call said nothing
+
+    def heard(self, lang: str | None = None) -> list[str]:
+        return [e.text for e in self.events if e.kind == "say" and (lang is None or e.lang.startswith(lang))]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.heard())
+
+    @property
+    def connected(self) -> Event | None:
+        """The last connection to a person (a bridged queue or an answered dial), if any."""
+        hits = [e for e in self.events if e.kind == "connected"]
+        return hits[-1] if hits else None
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    @property
+    def stranded(self) -> bool:
+        """Ended with no person and nothing said at the end, or with Twilio's own application error."""
+        return self.app_error or (self.connected is None and self.ended_silently)
+
+
+class Transport(Protocol):
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]: ...
+
+
+class InProcess:
+    """Requests go straight into a Flask app's test client."""
+
+    def __init__(self, app: Any):
+        self.client = app.test_client()
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        parts = urllib.parse.urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        resp = self.client.post(path, data=params, base_url=f"{parts.scheme}://{parts.netloc}",
+                                headers={"X-Twilio-Signature": signature})
+        return resp.status_code, resp.headers.get("Content-Type", ""), resp.get_data()
+
+
+class OverHttp:
+    """Requests go to a running server."""
+
+    def __init__(self, timeout: float = 15.0):
+        self.timeout = timeout  # Twilio gives a webhook 15 seconds
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), method="POST",  # noqa: S310
+                                     headers={"X-Twilio-Signature": signature,
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type", ""), e.read()
+        except (urllib.error.URLError, TimeoutError) as e:
+            return 599, "", str(e).encode()
+
+
+class StandIn:
+    def __init__(self, transport: Transport, auth_token: str, base_url: str, *,
+                 keys: list[str] | None = None, key_source: Callable[[], str | None] | None = None,
+                 dial_status: str = "completed", queue_result: str = "bridged", wait_rounds: int = 1,
+                 caller: str = "+819000000000", called: str = "+81120494949",
+                 printer: Callable[[Event], None] | None = None, extra: dict[str, str] | None = None,
+                 max_requests: int = 60):
+        self.transport = transport
+        self.validator = RequestValidator(auth_token)
+        self.base = base_url.rstrip("/")
+        self.keys = list(keys or [])
+        self.key_source = key_source
+        self.dial_status = dial_status
+        self.queue_result = queue_result
+        self.wait_rounds = wait_rounds
+        self.caller = caller
+        self.called = called
+        self.printer = printer
+        self.extra = extra or {}
+        self.max_requests = max_requests
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def _emit(self, result: CallResult, event: Event) -> None:
+        result.events.append(event)
+        if self.printer:
+            self.printer(event)
+
+    def _params(self, result: CallResult, extra: dict[str, str]) -> dict[str, str]:
+        return {"CallSid": result.call_sid, "AccountSid": "AC" + "0" * 32, "From": self.caller, "To": self.called,
+                "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **self.extra,
+                **extra}
+
+    def request(self, result: CallResult, url: str, extra: dict[str, str]) -> tuple[int, str, bytes]:
+        params = self._params(result, extra)
+        status, ctype, body = self.transport.post(url, params, self.validator.compute_signature(url, params))
+        result.requests.append((urllib.parse.urlsplit(url).path, status))
+        return status, ctype, body
+
+    def fetch(self, result: CallResult, url: str, extra: dict[str, str]) -> ET.Element | None:
+        """A TwiML document, as Twilio would accept it; on a bad answer, the fallback URL's document instead."""
+        status, ctype, body = self.request(result, url, extra)
+        problem = twiml_problem(status, ctype, body)
+        if problem is None:
+            return ET.fromstring(body)
+        self._emit(result, Event("error", text=f"{urllib.parse.urlsplit(url).path}: {problem}"))
+        if result.fallback_used:
+            return self._app_error(result)
+        result.fallback_used = True
+        fb = f"{self.base}/voice/fallback"
+        self._emit(result, Event("fallback", target=fb))
+        code = "11200" if status >= 400 or status == 599 else "12100"
+        status, ctype, body = self.request(result, fb, {"ErrorCode": code, "ErrorUrl": url})
+        problem = twiml_problem(status, ctype, body)
+        if problem is None:
+            return ET.fromstring(body)
+        self._emit(result, Event("error", text=f"fallback: {problem}"))
+        return self._app_error(result)
+
+    def _app_error(self, result: CallResult) -> None:
+        result.app_error = True
+        self._emit(result, Event("say", text="We are sorry, an application error has occurred. Goodbye.",
+                                 lang="en-US", voice="twilio"))
+        self._emit(result, Event("hangup"))
+        return None
+
+    def next_key(self, result: CallResult) -> str | None:
+        if self.keys:
+            key = self.keys.pop(0)
+        elif self.key_source is not None:
+            key = self.key_source()
+        else:
+            key = None
+        if key in (None, "", "-", "_", "silence"):
+            self._emit(result, Event("silence"))
+            return None
+        self._emit(result, Event("key", text=key))
+        return key
+
+    # -- the call ---------------------------------------------------------------------------------------------
+    def call(self, path: str = "/voice/incoming") -> CallResult:
+        result = CallResult(call_sid="CA" + secrets.token_hex(16))
+        step: tuple[str, dict[str, str]] | None = (f"{self.base}{path}", {})
+        while step is not None:
+            if len(result.requests) >= self.max_requests:
+                self._emit(result, Event("error", text=f"stopped after {self.max_requests} requests"))
+                result.app_error = True
+                break
+            url, extra = step
+            doc = self.fetch(result, url, extra)
+            if doc is None:
+                break
+            step = self.run(result, doc, url)
+        status, _, _ = self.request(result, f"{self.base}/voice/status", {"CallStatus": "completed"})
+        if status not in (200, 204):
+            self._emit(result, Event("error", text=f"status callback answered {status}"))
+        return result
+
+    def run(self, result: CallResult, doc: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
+        """Play one document; return the next request, or None when the call ends."""
+        said = False
+        for verb in doc:
+            tag = verb.tag
+            if tag in ("Say", "Play", "Pause"):
+                said |= self.play(result, verb)
+            elif tag == "Gather":
+                for child in verb:
+                    said |= self.play(result, child)
+                action = urllib.parse.urljoin(url, verb.get("action") or url)
+                key = self.next_key(result)
+                if key is not None and key != verb.get("finishOnKey", "#"):
+                    return action, {"Digits": key}
+                if verb.get("actionOnEmptyResult") == "true":
+                    return action, {}
+            elif tag == "Redirect":
+                self._emit(result, Event("redirect", target=(verb.text or "").strip()))
+                return urllib.parse.urljoin(url, (verb.text or "").strip()), {}
+            elif tag == "Enqueue":
+                nxt = self.enqueue(result, verb, url)
+                if nxt is not None:
+                    return nxt
+            elif tag == "Dial":
+                nxt = self.dial(result, verb, url)
+                if nxt is not None:
+                    return nxt
+            elif tag in ("Hangup", "Reject"):
+                result.ended_silently = not said
+                self._emit(result, Event("hangup"))
+                return None
+            elif tag == "Leave":
+                continue
+            else:
+                self._emit(result, Event("error", text=f"unsupported verb <{tag}>"))
+        result.ended_silently = not said
+        self._emit(result, Event("end", text="end of TwiML: the call is hung up"))
+        return None
+
+    def play(self, result: CallResult, verb: ET.Element) -> bool:
+        if verb.tag == "Say":
+            self._emit(result, Event("say", text="".join(verb.itertext()).strip(), lang=verb.get("language", ""),
+                                     voice=verb.get("voice", "")))
+            return True
+        if verb.tag == "Play":
+            self._emit(result, Event("play", target=(verb.text or "").strip()))
+            return True
+        if verb.tag == "Pause":
+            self._emit(result, Event("pause", text=f"{verb.get('length', '1')} s"))
+        return False
+
+    def enqueue(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
+        queue = (verb.text or "").strip()
+        self._emit(result, Event("enqueue", target=queue))
+        outcome = self.queue_result
+        wait_url = verb.get("waitUrl")
+        for n in range(self.wait_rounds if wait_url else 0):
+            assert wait_url is not None
+            doc = self.fetch(result, urllib.parse.urljoin(url, wait_url), {
+                "QueuePosition": "1", "QueueSid": "QU" + "0" * 32, "QueueTime": str(n * 20),
+                "AvgQueueTime": "60", "CurrentQueueSize": "1", "MaxQueueSize": "100"})
+            if doc is None:
+                return None
+            self._emit(result, Event("wait", text=f"round {n + 1} in {queue}"))
+            left = False
+            for child in doc:
+                if child.tag == "Leave":
+                    self._emit(result, Event("leave", target=queue))
+                    outcome, left = "leave", True
+                    break
+                if child.tag == "Hangup":
+                    outcome, left = "hangup", True
+                    break
+                self.play(result, child)
+            if left:
+                break
+        if outcome in CONNECTED_QUEUE:
+            self._emit(result, Event("connected", target=f"queue {queue}", result=outcome))
+        action = verb.get("action")
+        if action:
+            return urllib.parse.urljoin(url, action), {"QueueResult": outcome, "QueueSid": "QU" + "0" * 32,
+                                                        "QueueTime": str(20 * self.wait_rounds)}
+        return None
+
+    def dial(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
+        targets = [(c.text or "").strip() for c in verb] or [(verb.text or "").strip()]
+        target = ", ".join(targets)
+        self._emit(result, Event("dial", target=target, result=self.dial_status))
+        if self.dial_status in CONNECTED_DIAL:
+            self._emit(result, Event("connected", target=f"phone {target}", result=self.dial_status))
+        action = verb.get("action")
+        if action:
+            return urllib.parse.urljoin(url, action), {"DialCallStatus": self.dial_status,
+                                                        "DialCallSid": "CA" + secrets.token_hex(16),
+                                                        "DialCallDuration": "300"}
+        return None
+
+
+def twiml_problem(status: int, content_type: str, body: bytes) -> str | None:
+    """Why Twilio would refuse this answer, or None when it is valid TwiML."""
+    if status != 200:
+        return f"HTTP {status}"
+    if content_type.split(";")[0].strip() not in ("text/xml", "application/xml"):
+        return f"content type '{content_type}' is not XML"
+    if len(body) > MAX_TWIML_BYTES:
+        return f"{len(body)} bytes is over Twilio's 64 kB limit"
+    if body[:1].isspace():
+        return "whitespace before the XML declaration"
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return f"not well-formed XML ({e})"
+    if root.tag != "Response":
+        return f"root element is <{root.tag}>, not <Response>"
+    return None

@@ -1,0 +1,128 @@
+"""Shared state: Redis when REDIS_URL is set, an embedded in-process default otherwise.
+
+State only enriches a call: every write and read is best-effort, and a failing Redis flips the service into
+degraded mode for a few seconds (no call waits on a dead connection) instead of touching the caller's path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import fakeredis
+import redis
+import structlog
+from flask import Flask
+from rq import Queue
+
+from ivr.settings import Settings
+
+log = structlog.get_logger("ivr.state")
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
+
+
+def key(kind: str, ident: str) -> str:
+    """Every key the service writes: ivr:<kind>:<id>."""
+    return f"ivr:{kind}:{ident}"
+
+
+def valid_call_sid(value: str | None) -> str | None:
+    return value if value and CALL_SID.match(value) else None
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, kind: str, ttl: int, metrics: Any = None):
+        self.client = client
+        self.kind = kind  # "redis" or "embedded"
+        self.ttl = ttl
+        self.metrics = metrics
+        self._down_until = 0.0
+        self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, op: str, err: Exception) -> None:
+        first = not self.degraded
+        self._down_until = time.monotonic() + RETRY_AFTER
+        if self.metrics:
+            self.metrics.degraded.set(1)
+        if first:
+            log.warning("store_unreachable", op=op, error=type(err).__name__, retry_in_s=RETRY_AFTER)
+
+    def _ok(self) -> None:
+        if self._down_until:
+            self._down_until = 0.0
+            if self.metrics:
+                self.metrics.degraded.set(0)
+            log.info("store_recovered")
+
+    def record(self, call_sid: str | None, **fields: str | int) -> bool:
+        """Merge fields into the call's record (TTL refreshed). False when skipped or failed."""
+        sid = valid_call_sid(call_sid)
+        if sid is None or self.degraded:
+            return False
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(key("call", sid), mapping={k: str(v) for k, v in fields.items()})
+            pipe.expire(key("call", sid), self.ttl)
+            pipe.execute()
+        except redis.RedisError as e:
+            self._failed("record", e)
+            return False
+        self._ok()
+        return True
+
+    def call(self, call_sid: str | None) -> dict[str, str]:
+        sid = valid_call_sid(call_sid)
+        if sid is None or self.degraded:
+            return {}
+        try:
+            raw = self.client.hgetall(key("call", sid))
+        except redis.RedisError as e:
+            self._failed("read", e)
+            return {}
+        self._ok()
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def enqueue(self, func: Any, *args: Any) -> bool:
+        if self.degraded:
+            return False
+        try:
+            self.queue.enqueue(func, *args, result_ttl=0, failure_ttl=7 * 86400)
+        except redis.RedisError as e:
+            self._failed("enqueue", e)
+            return False
+        self._ok()
+        return True
+
+    def ping(self) -> bool:
+        try:
+            self.client.ping()
+        except redis.RedisError as e:
+            self._failed("ping", e)
+            return False
+        self._ok()
+        return True
+
+
+def connect(settings: Settings) -> tuple[redis.Redis, str]:
+    if settings.redis_url:
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.5,
+                                      health_check_interval=30)
+        return client, "redis"
+    return fakeredis.FakeRedis(), "embedded"
+
+
+def init_app(app: Flask) -> None:
+    settings: Settings = app.extensions["ivr.settings"]
+    client, kind = connect(settings)
+    store = Store(client, kind=kind, ttl=settings.call_ttl, metrics=app.extensions.get("ivr.metrics"))
+    app.extensions["ivr.store"] = store
+    if kind == "embedded":
+        log.info("store_embedded", detail="REDIS_URL not set: state is kept in this process only")
+    else:
+        log.info("store_redis", reachable=store.ping())

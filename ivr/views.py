@@ -1,0 +1,238 @@
+"""The webhooks Twilio calls, plus health, readiness and the signature check in front of every /voice/ path."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
+from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
+
+from ivr.flow import Flow, Step
+from ivr.jobs import fold_call
+from ivr.logs import call_hash
+from ivr.state import valid_call_sid
+from routing import JST
+
+log = structlog.get_logger("ivr.webhook")
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+PROTECTED = ("/voice/",)
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+MAX_STEP = 20
+
+
+def ext(name: str) -> Any:
+    return current_app.extensions[f"ivr.{name}"]
+
+
+def flow() -> Flow:
+    return ext("config").current.flow  # type: ignore[no-any-return]
+
+
+def twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+# -- request parameters, each read defensively ----------------------------------------------------------------
+def param(name: str, limit: int = 64) -> str:
+    return (request.values.get(name) or "").strip()[:limit]
+
+
+def digits() -> str:
+    value = param("Digits", 16)
+    return value if value and all(c in "0123456789*#" for c in value) and len(value) == 1 else (
+        "" if not value else "?")
+
+
+def small_int(name: str, default: int, high: int) -> int:
+    try:
+        return min(max(int(param(name, 4)), 0), high)
+    except ValueError:
+        return default
+
+
+def option_param() -> str:
+    value = param("o")
+    return value if flow().menu.option(value) else flow().general
+
+
+def lang_param() -> str:
+    return flow().menu.known_language(param("l"))
+
+
+# -- the signature check and the canonical log line -----------------------------------------------------------
+def public_url() -> str:
+    """The URL Twilio signed: IVR_PUBLIC_URL when set, else this request's URL as ProxyFix corrected it."""
+    base = ext("settings").public_url or request.root_url.rstrip("/")
+    qs = request.query_string.decode("latin-1")
+    return f"{base}{request.path}" + (f"?{qs}" if qs else "")
+
+
+def before() -> Response | None:
+    g.t0 = time.perf_counter()
+    if not request.path.startswith(PROTECTED):
+        return None
+    structlog.contextvars.clear_contextvars()
+    sid = valid_call_sid(request.values.get("CallSid"))
+    g.sid = sid
+    structlog.contextvars.bind_contextvars(call=call_hash(ext("settings").hash_key, sid))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    reason = None
+    if not signature:
+        reason = "unsigned"
+    elif not ext("validator").validate(public_url(), request.form, signature):
+        reason = "forged"
+    if reason:
+        ext("metrics").rejected.labels(reason).inc()
+        log.warning("webhook_rejected", reason=reason, path=request.path)
+        return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n", 403,
+                        mimetype="text/plain")
+    g.instant = ext("clock").now()
+    return None
+
+
+def after(response: Response) -> Response:
+    step: Step | None = g.get("step")
+    if request.path.startswith(PROTECTED) and response.status_code != 403:
+        endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+        elapsed = time.perf_counter() - g.t0
+        metrics = ext("metrics")
+        if endpoint in ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "status", "fallback"):
+            metrics.latency.labels(endpoint).observe(elapsed)
+        log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
+                 decision=step.decision if step else None, status=response.status_code,
+                 latency_ms=round(elapsed * 1000, 2))
+    return response
+
+
+def answer(step: Step) -> Response:
+    """Send a step's TwiML, count it, and enrich the call's record (best effort)."""
+    g.step = step
+    metrics = ext("metrics")
+    if step.outcome:
+        metrics.routes.labels(step.outcome).inc()
+    if step.bad_input:
+        metrics.bad_input.labels(step.bad_input).inc()
+    if step.record is not None:
+        fields = dict(step.record)
+        if step.lang:
+            fields.setdefault("lang", step.lang)
+        ext("store").record(g.sid, **fields)
+    return twiml(str(step.twiml))
+
+
+# -- the webhooks ---------------------------------------------------------------------------------------------
+@bp.route("/incoming", methods=["POST", "GET"])
+def incoming() -> Response:
+    step = flow().incoming(g.instant)
+    ext("metrics").calls.labels(step.record["window"] if step.record else "open").inc()
+    step.record = {**(step.record or {}), "started": g.instant.isoformat()}
+    return answer(step)
+
+
+@bp.route("/menu", methods=["POST", "GET"])
+def menu() -> Response:
+    step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1)
+    if step.record and "option" in step.record:
+        ext("metrics").selections.labels(step.record["option"]).inc()
+    return answer(step)
+
+
+@bp.route("/language", methods=["POST", "GET"])
+def language() -> Response:
+    return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1))
+
+
+@bp.route("/wait", methods=["POST", "GET"])
+def wait() -> Response:
+    return answer(flow().wait(option_param(), lang_param()))
+
+
+@bp.route("/queue-done", methods=["POST", "GET"])
+def queue_done() -> Response:
+    result = param("QueueResult").lower()
+    step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
+    return answer(step)
+
+
+@bp.route("/dial-done", methods=["POST", "GET"])
+def dial_done() -> Response:
+    status = param("DialCallStatus").lower()
+    return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
+
+
+@bp.route("/status", methods=["POST", "GET"])
+def status() -> Response:
+    call_status = param("CallStatus").lower()
+    store = ext("store")
+    if call_status in FINAL_STATUSES and g.sid:
+        rec = store.call(g.sid)
+        store.enqueue(fold_call, {
+            "call": call_hash(ext("settings").hash_key, g.sid),
+            "campaign": rec.get("campaign", ""),
+            "day": g.instant.astimezone(JST).date().isoformat(),
+            "option": rec.get("option", ""),
+            "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
+        })
+    g.step = Step(twiml="", decision=f"status:{call_status or 'unknown'}")  # type: ignore[arg-type]
+    return Response(status=204)
+
+
+@bp.route("/fallback", methods=["POST", "GET"])
+def fallback() -> Response:
+    return answer(ext("config").boot.flow.fallback(g.instant))
+
+
+# -- health and errors ----------------------------------------------------------------------------------------
+def healthz() -> Response:
+    return jsonify(status="alive")
+
+
+def readyz() -> Response:
+    store, cfg = ext("store"), ext("config")
+    reachable = store.ping()
+    return jsonify(
+        status="ready",
+        config={"menu": cfg.current.menu.source, "routing": cfg.current.routing.source},
+        store=store.kind,
+        degraded=not reachable,
+        clock=ext("clock").describe(),
+    )
+
+
+def on_error(err: Exception) -> Response | HTTPException:
+    """A /voice/ request never gets a 5xx or an error page: the caller goes to the general line instead."""
+    if not request.path.startswith(PROTECTED):
+        if isinstance(err, HTTPException):
+            return err
+        log.exception("request_failed", path=request.path)
+        return Response("internal error\n", 500, mimetype="text/plain")
+    endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+    if isinstance(err, HTTPException):
+        log.warning("webhook_unroutable", path=request.path, status=err.code)
+    else:
+        log.exception("webhook_failed", step=endpoint)
+        ext("metrics").errors.labels(endpoint if endpoint in ("incoming", "menu", "language", "wait", "queue_done",
+                                                               "dial_done", "status", "fallback") else "fallback").inc()
+    boot = ext("config").boot.flow
+    try:
+        instant = g.get("instant") or ext("clock").now()
+        return answer(boot.fallback(instant))
+    except Exception:
+        log.exception("fallback_failed")
+        return twiml(boot.last_resort())
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
+    app.before_request(before)
+    app.after_request(after)
+    app.register_blueprint(bp)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
+    app.register_error_handler(Exception, on_error)
+
+
+__all__ = ["init_app", "url_for"]
