@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import secrets
 import sys
@@ -14,7 +15,7 @@ from ivr.settings import SettingsError, load_settings
 from routing import JST, ConfigError
 
 
-def _instant(text: str):  # type: ignore[no-untyped-def]
+def _instant(text: str) -> dt.datetime:
     try:
         return parse_instant(text)
     except ValueError as e:
@@ -43,13 +44,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.standin import Event, InProcess, OverHttp, StandIn
+    from ivr.standin import Event, InProcess, OverHttp, StandIn, Transport
 
     def show(event: Event) -> None:
         print(event, flush=True)
 
     keys = [k for token in (args.press or []) for k in token.split(",")]
     key_source = None if args.press is not None else _ask_key
+    transport: Transport
     if args.url:
         token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
         if not token:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 from flask import Flask, request, url_for
 
 from ivr.flow import Flow
 from menus import Menu, load_menu
 from routing import Routing, load_routing
-
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 

@@ -170,14 +170,12 @@ class Flow:
         p = d.partner
         self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
         if p.kind == "queue":
-            assert p.queue is not None
-            r.enqueue(p.queue, wait_url=self.url("voice.wait", **params), wait_url_method="POST",
+            r.enqueue(p.contact, wait_url=self.url("voice.wait", **params), wait_url_method="POST",
                       action=self.url("voice.queue_done", **params), method="POST")
         else:
-            assert p.number is not None
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
                           caller_id=self.line_number())
-            dial.number(p.number)
+            dial.number(p.contact)
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
                     record={"route": p.kind, "partner": p.id, "step": step})
 
@@ -218,12 +216,10 @@ class Flow:
         p = self.routing.general_target()
         params = {"o": self.general, "l": HOME, "s": 0}
         if p.kind == "queue":
-            assert p.queue is not None
-            r.enqueue(p.queue, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music
+            r.enqueue(p.contact, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music
         else:
-            assert p.number is not None
             r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
-                   caller_id=self.line_number()).number(p.number)
+                   caller_id=self.line_number()).number(p.contact)
         return Step(r, f"fallback:{p.id}", self.general, HOME, outcome="fallback")
 
     def last_resort(self) -> str:

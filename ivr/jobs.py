@@ -12,7 +12,8 @@ AGGREGATE_TTL = 400 * 86400  # keep a campaign's daily counts past the next year
 def fold_call(record: dict[str, str]) -> bool:
     """Add one finished call to its campaign-day counters, once: a repeated status callback is not counted twice."""
     job = get_current_job()
-    assert job is not None, "fold_call runs as an RQ job"
+    if job is None:
+        raise RuntimeError("fold_call runs as an RQ job")
     conn = job.connection
     if not conn.set(key("folded", record["call"]), 1, nx=True, ex=2 * 86400):
         return False

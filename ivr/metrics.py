@@ -50,7 +50,7 @@ class Metrics:
             self.latency.labels(e)
             self.errors.labels(e)
 
-    def exposition_app(self):  # type: ignore[no-untyped-def]
+    def exposition_app(self):
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)

@@ -11,11 +11,12 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # types and ParseError; parsing goes through defusedxml
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from defusedxml.ElementTree import fromstring
 from twilio.request_validator import RequestValidator
 
 MAX_TWIML_BYTES = 64 * 1024
@@ -157,10 +158,11 @@ class StandIn:
         status, ctype, body = self.request(result, url, extra)
         problem = twiml_problem(status, ctype, body)
         if problem is None:
-            return ET.fromstring(body)
+            return fromstring(body)
         self._emit(result, Event("error", text=f"{urllib.parse.urlsplit(url).path}: {problem}"))
         if result.fallback_used:
-            return self._app_error(result)
+            self._app_error(result)
+            return None
         result.fallback_used = True
         fb = f"{self.base}/voice/fallback"
         self._emit(result, Event("fallback", target=fb))
@@ -168,18 +170,19 @@ class StandIn:
         status, ctype, body = self.request(result, fb, {"ErrorCode": code, "ErrorUrl": url})
         problem = twiml_problem(status, ctype, body)
         if problem is None:
-            return ET.fromstring(body)
+            return fromstring(body)
         self._emit(result, Event("error", text=f"fallback: {problem}"))
-        return self._app_error(result)
+        self._app_error(result)
+        return None
 
     def _app_error(self, result: CallResult) -> None:
         result.app_error = True
         self._emit(result, Event("say", text="We are sorry, an application error has occurred. Goodbye.",
                                  lang="en-US", voice="twilio"))
         self._emit(result, Event("hangup"))
-        return None
 
     def next_key(self, result: CallResult) -> str | None:
+        key: str | None
         if self.keys:
             key = self.keys.pop(0)
         elif self.key_source is not None:
@@ -268,8 +271,7 @@ class StandIn:
         outcome = self.queue_result
         wait_url = verb.get("waitUrl")
         for n in range(self.wait_rounds if wait_url else 0):
-            assert wait_url is not None
-            doc = self.fetch(result, urllib.parse.urljoin(url, wait_url), {
+            doc = self.fetch(result, urllib.parse.urljoin(url, wait_url or ""), {
                 "QueuePosition": "1", "QueueSid": "QU" + "0" * 32, "QueueTime": str(n * 20),
                 "AvgQueueTime": "60", "CurrentQueueSize": "1", "MaxQueueSize": "100"})
             if doc is None:
@@ -320,7 +322,7 @@ def twiml_problem(status: int, content_type: str, body: bytes) -> str | None:
     if body[:1].isspace():
         return "whitespace before the XML declaration"
     try:
-        root = ET.fromstring(body)
+        root = fromstring(body)
     except ET.ParseError as e:
         return f"not well-formed XML ({e})"
     if root.tag != "Response":

@@ -81,7 +81,7 @@ class Store:
         if sid is None or self.degraded:
             return {}
         try:
-            raw = self.client.hgetall(key("call", sid))
+            raw: dict[bytes, bytes] = self.client.hgetall(key("call", sid))  # type: ignore[assignment]
         except redis.RedisError as e:
             self._failed("read", e)
             return {}
@@ -92,7 +92,7 @@ class Store:
         if self.degraded:
             return False
         try:
-            self.queue.enqueue(func, *args, result_ttl=0, failure_ttl=7 * 86400)
+            self.queue.enqueue(func, *args, ttl=86400, result_ttl=0, failure_ttl=7 * 86400)
         except redis.RedisError as e:
             self._failed("enqueue", e)
             return False

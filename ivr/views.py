@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.flow import Flow, Step
@@ -28,7 +29,7 @@ def ext(name: str) -> Any:
 
 
 def flow() -> Flow:
-    return ext("config").current.flow  # type: ignore[no-any-return]
+    return ext("config").current.flow
 
 
 def twiml(body: str) -> Response:
@@ -104,6 +105,7 @@ def after(response: Response) -> Response:
         log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
                  decision=step.decision if step else None, status=response.status_code,
                  latency_ms=round(elapsed * 1000, 2))
+        structlog.contextvars.clear_contextvars()
     return response
 
 
@@ -176,7 +178,7 @@ def status() -> Response:
             "option": rec.get("option", ""),
             "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
         })
-    g.step = Step(twiml="", decision=f"status:{call_status or 'unknown'}")  # type: ignore[arg-type]
+    g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,7 +31,7 @@ class Decision:
 
 
 class _CompiledReferral:
-    __slots__ = ("closures", "rules", "suits_all", "suits", "referral")
+    __slots__ = ("closures", "referral", "rules", "suits", "suits_all")
 
     def __init__(self, r: Referral):
         self.referral = r
@@ -139,7 +140,7 @@ def _cross_check(spec: RoutingFile, file: str) -> list[Problem]:
                 problems.append(Problem(file, yaml_path(("chains", option, j)),
                                         f"unknown partner id '{pid}'; allowed: {', '.join(ids)}"))
     ordered = sorted(enumerate(spec.campaigns), key=lambda ic: ic[1].opens)
-    for (ia, a), (ib, b) in zip(ordered, ordered[1:], strict=False):
+    for (_, a), (ib, b) in itertools.pairwise(ordered):
         if b.opens < a.closes:
             problems.append(Problem(file, yaml_path(("campaigns", ib, "opens")),
                                     f"window of '{b.id}' overlaps '{a.id}' (which closes {a.closes.isoformat()})"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
@@ -24,17 +24,18 @@ MMDD = r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 
 
 class HoursRule(Strict):
-    """Open from `from` to `to` (half-open, local JST time) on the listed weekdays, or on the listed days of the month."""
+    """Open from `from` to `to` (half-open, JST) on the listed weekdays, or on the listed days of the month."""
 
     days: list[Weekday] | Literal["daily"] = "daily"
-    monthdays: list[int] | None = None
+    monthdays: list[Annotated[int, Field(ge=1, le=31)]] | None = None
     start: str = Field(alias="from", pattern=HHMM)
     end: str = Field(alias="to", pattern=HHMM)
 
     @model_validator(mode="after")
     def _ordered(self) -> HoursRule:
         if minutes(self.end) <= minutes(self.start):
-            raise ValueError(f"'to' ({self.end}) must be after 'from' ({self.start}); split a range that crosses midnight")
+            raise ValueError(f"'to' ({self.end}) must be after 'from' ({self.start}); "
+                             "split a range that crosses midnight in two")
         return self
 
 
@@ -51,7 +52,7 @@ class Referral(Strict):
     name_en: str
     number: str = Field(pattern=r"^[0-9][0-9-]{2,15}$")
     hours: list[HoursRule] = Field(min_length=1)
-    closed: list[Closure] = []
+    closed: list[Closure] = Field(default_factory=list)
     suits: list[str] = Field(min_length=1, description="option ids this line suits, or 'all'")
     source: str = Field(min_length=1)
     checked: dt.date
@@ -66,6 +67,11 @@ class Partner(Strict):
     number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     ring_timeout: int = Field(default=20, ge=5, le=60)
     note: str | None = None
+
+    @property
+    def contact(self) -> str:
+        """The queue name or the number this partner is reached at."""
+        return (self.queue if self.kind == "queue" else self.number) or ""
 
     @model_validator(mode="after")
     def _contact(self) -> Partner:
