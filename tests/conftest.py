@@ -1,0 +1,106 @@
+"""Fixtures: a real redis-server started for the session, apps on a frozen clock, calls through the stand-in."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ivr.app import create_app
+from ivr.clock import Clock, parse_instant
+from ivr.standin import CallResult, InProcess, StandIn
+
+TOKEN = "test-auth-token-0123456789abcdef"
+BASE = "https://hotline.example.jp"
+CALLER = "+819012345678"  # fictional; tests search every output for it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, with no persistence."""
+
+    def __init__(self, workdir: Path):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: `apt-get install -y redis-server` (make test does this)")
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield redis_server.url
+    client.flushall()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which the test may stop."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+AppFactory = Callable[..., object]
+
+
+@pytest.fixture
+def make_app(redis_url: str) -> AppFactory:
+    """An app on real Redis whose clock stands still at `at` (JST unless the instant says otherwise)."""
+
+    def factory(at: str = "2025-05-03T03:00:00+09:00", **overrides: object):  # type: ignore[no-untyped-def]
+        settings: dict[str, object] = {"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_url, "IVR_LOG_FORMAT": "json",
+                                       "CLOCK": Clock(parse_instant(at), frozen=True)}
+        settings.update(overrides)
+        return create_app(settings)
+
+    return factory
+
+
+def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallResult:
+    """Place one simulated call on the app, as Twilio would, with the keys pressed in order."""
+    kwargs.setdefault("caller", CALLER)
+    return StandIn(InProcess(app), TOKEN, BASE, keys=keys or [], **kwargs).call()  # type: ignore[arg-type]

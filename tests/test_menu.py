@@ -1,0 +1,87 @@
+"""The menu file: what is said, in which order, and how mistakes in the file are reported."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from menus import Phone, load_menu, spoken_when
+from routing import JST, ConfigError
+
+MENU = load_menu()
+
+
+def test_keys_one_to_six_in_the_contract_order() -> None:
+    """Keys 1-6 are general, under 18, foreign language, gender, women, disaster (a published contract)."""
+    assert [(o.key, o.id) for o in MENU.options] == [
+        ("1", "general"), ("2", "under18"), ("3", "foreign"), ("4", "gender"), ("5", "women"), ("6", "disaster")]
+
+
+def test_menu_opens_with_greeting_then_emergency_notice() -> None:
+    """Before any option the caller hears who answered and that 110/119 are for immediate danger."""
+    lines = MENU.top_menu()
+    assert lines[0].text == "こちらは、孤独・孤立相談ダイヤルです。お電話ありがとうございます。"
+    assert lines[1].text == "いま命の危険があるときは、すぐに110番か119番に電話してください。"
+    assert lines[2].text == "孤独や孤立に悩んでいる方は、1を押してください。"
+    assert lines[-1].text == "もう一度お聞きになるときは、9を押してください。"
+
+
+def test_under18_option_and_prompts_use_plain_words() -> None:
+    """A child hears hiragana and plain words, not 18歳以下の方."""
+    line = next(x for x in MENU.top_menu() if "2を" in x.text)
+    assert line.text == "18さいまでの ひとは、2を おしてね。"
+    assert MENU.line("ja", "connecting", "under18").text == "いまから、おはなしを きいてくれる ひとに つなぐよ。すこし まっててね。"
+
+
+def test_language_choice_announces_each_language_in_itself() -> None:
+    """Each language is offered in that language, with its own voice."""
+    lines = MENU.language_menu()
+    offered = {line.lang: line.text for line in lines[1:]}
+    assert offered == {
+        "en": "For English, press 1.", "zh": "需要中文服务，请按2。", "ko": "한국어 상담은 3번을 눌러 주세요.",
+        "vi": "Để được tư vấn bằng tiếng Việt, xin bấm phím 4.", "pt": "Para atendimento em português, pressione 5.",
+        "es": "Para atención en español, marque 6.", "fil": "Para sa Filipino, pindutin ang 7."}
+    assert {code: MENU.language(code).say for code in offered} == {
+        "en": "en-US", "zh": "cmn-CN", "ko": "ko-KR", "vi": "vi-VN", "pt": "pt-BR", "es": "es-US", "fil": "fil-PH"}
+
+
+def test_phone_numbers_stay_separate_parts() -> None:
+    """A referral number is its own part, so it can be read as a telephone number."""
+    line = MENU.line("en", "referral", name="the Yorisoi Hotline", number=Phone("0120-279-338"))
+    assert line.parts == ("You can also call the Yorisoi Hotline at ", Phone("0120-279-338"), ".")
+
+
+def test_spoken_dates() -> None:
+    """The next opening is read as a person would say it, in JST."""
+    when = dt.datetime(2026, 12, 25, 9, 0, tzinfo=JST)
+    assert spoken_when(when, "ja") == "12月25日、金曜日の午前9時"
+    assert spoken_when(when, "en") == "Friday 25 December at 9 a.m."
+    assert spoken_when(when.replace(hour=22, minute=30), "en") == "Friday 25 December at 10:30 p.m."
+
+
+def test_missing_translation_is_an_error(tmp_path: Path) -> None:
+    """A language without a prompt the call needs fails validation: no caller gets silence."""
+    text = (Path(__file__).parents[1] / "menus" / "menu.yaml").read_text(encoding="utf-8")
+    text = text.replace("    goodbye: Cảm ơn bạn đã gọi.\n", "")
+    path = tmp_path / "menu.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_menu(path)
+    assert str(e.value) == f"{path}: prompts.vi.goodbye: missing translation"
+
+
+def test_duplicate_key_and_unknown_placeholder_are_errors(tmp_path: Path) -> None:
+    """Two options on one key, or a prompt with a placeholder nobody fills, are caught at load."""
+    text = (Path(__file__).parents[1] / "menus" / "menu.yaml").read_text(encoding="utf-8")
+    text = text.replace('{key: "6", id: disaster}', '{key: "5", id: disaster}')
+    text = text.replace("goodbye: Thank you for calling.", "goodbye: Thank you {caller}.")
+    path = tmp_path / "menu.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_menu(path)
+    assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
+        "options[5].key: key '5' is used twice",
+        "prompts.en.goodbye: unknown placeholder ['caller']; allowed: ['key', 'label', 'name', 'number', 'when']",
+    ]

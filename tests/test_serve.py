@@ -1,0 +1,91 @@
+"""`ivr serve`: real gunicorn workers, signed calls over HTTP, metrics summed across workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.standin import OverHttp, StandIn
+from tests.conftest import CALLER, TOKEN, free_port
+
+
+@pytest.fixture
+def server(redis_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_LOG_FORMAT": "json"}
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError((tmp_path / "server.log").read_text())
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+        server_log = (tmp_path / "server.log").read_text()
+        assert CALLER not in server_log and CALLER[1:] not in server_log
+
+
+def test_calls_over_http_reach_partners_and_metrics_add_up(server: str) -> None:
+    """Under gunicorn with 2 workers, signed calls reach their partners and /metrics counts every one of them."""
+    targets = []
+    for key in ["1", "2", "5", "6", "4", "1"]:
+        result = StandIn(OverHttp(), TOKEN, server, keys=[key], caller=CALLER).call()
+        targets.append(result.connected.target if result.connected else None)
+    assert targets == ["queue general-tsunagari", "queue under18-kodomo", "queue women-sakura", "phone +15005550006",
+                       "queue gender-niji", "queue general-tsunagari"]
+    with urllib.request.urlopen(f"{server}/metrics", timeout=5) as resp:  # noqa: S310
+        text = resp.read().decode()
+    assert 'ivr_calls_total{window="open"} 6.0' in text
+    assert 'ivr_menu_selections_total{option="general"} 2.0' in text
+    assert "ivr_clock_simulated 1.0" in text
+
+
+def test_serve_without_token_refuses_to_start() -> None:
+    """`ivr serve` with no TWILIO_AUTH_TOKEN exits at once with a one-line explanation."""
+    env = {k: v for k, v in os.environ.items() if k != "TWILIO_AUTH_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "ivr.cli", "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "ivr serve: not starting: TWILIO_AUTH_TOKEN is not set: without it no Twilio request can be verified "
+        "(set it to the account's auth token)"]
+
+
+def test_ivr_call_cli_prints_what_the_caller_hears() -> None:
+    """`ivr call` (the README's demo) walks a call with no Twilio account and no Redis server."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
+    done = subprocess.run([sys.executable, "-m", "ivr.cli", "call", "--at", "2025-05-03T03:00:00+09:00",
+                           "--press", "3", "5"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Simulated call to +81120494949 at 2025-05-03 03:00:00 JST (in-process app, embedded store)"
+    assert "  [say pt-BR] Vamos transferir você para um conselheiro. Por favor, aguarde na linha." in lines
+    assert lines[-1] == "=> The caller reached a person: queue foreign-worldbridge (bridged)."
+
+
+def test_ivr_call_refuses_an_instant_without_zone() -> None:
+    """--at without a zone is refused: the server may run in UTC and the window is JST."""
+    done = subprocess.run([sys.executable, "-m", "ivr.cli", "call", "--at", "2025-05-03T03:00", "--press", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "'2025-05-03T03:00' has no zone; write it with one, e.g. 2025-05-03T03:00:00+09:00 for JST" in done.stderr
