@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Each sets up what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup lint redis-server clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+# A simulated call through the whole flow: no Twilio account, no Redis server (embedded store).
+demo: setup
+	@echo "--- Inside the Golden Week 2025 window, the caller presses 1 ---"
+	$(BIN)/ivr call --at 2025-05-03T03:00:00+09:00 --press 1
+	@echo
+	@echo "--- Outside every window: the line is closed ---"
+	$(BIN)/ivr call --at 2026-11-23T12:00:00+09:00 --press 1
+
+# The tests start their own redis-server; install it when missing and we may.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "redis-server is needed by the tests: sudo apt-get install -y redis-server" >&2; exit 1; fi; }
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup redis-server lint
+	$(BIN)/ivr config check
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
