@@ -1,12 +1,8 @@
-"""Fixtures: a real redis-server started for the session, apps on a frozen clock, calls through the stand-in."""
+"""Fixtures: a real redis-server started for the session, apps on a frozen clock."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,51 +10,7 @@ import redis
 
 from ivr.app import create_app
 from ivr.clock import Clock, parse_instant
-from ivr.standin import CallResult, InProcess, StandIn
-
-TOKEN = "test-auth-token-0123456789abcdef"
-BASE = "https://hotline.example.jp"
-CALLER = "+819012345678"  # fictional; tests search every output for it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, with no persistence."""
-
-    def __init__(self, workdir: Path):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: `apt-get install -y redis-server` (make test does this)")
-        self.binary = binary
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
+from tests.support import TOKEN, AppFactory, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +36,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-AppFactory = Callable[..., object]
-
-
 @pytest.fixture
 def make_app(redis_url: str) -> AppFactory:
     """An app on real Redis whose clock stands still at `at` (JST unless the instant says otherwise)."""
@@ -98,9 +47,3 @@ def make_app(redis_url: str) -> AppFactory:
         return create_app(settings)
 
     return factory
-
-
-def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallResult:
-    """Place one simulated call on the app, as Twilio would, with the keys pressed in order."""
-    kwargs.setdefault("caller", CALLER)
-    return StandIn(InProcess(app), TOKEN, BASE, keys=keys or [], **kwargs).call()  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ivr.standin import OverHttp, StandIn
-from tests.conftest import CALLER, TOKEN, free_port
+from tests.support import CALLER, TOKEN, free_port
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.settings import SettingsError
 from ivr.standin import CallResult, InProcess, StandIn, twiml_problem
-from tests.conftest import BASE, CALLER, TOKEN, AppFactory, RedisServer, call
+from tests.support import BASE, CALLER, TOKEN, AppFactory, RedisServer, call
 
 OPEN = "2025-05-03T03:00:00+09:00"
 SID = "CA" + "ab" * 16
