@@ -96,8 +96,13 @@ class Flow:
             step = self.closed(instant, self.general, (HOME, "en"))
             step.record = {"campaign": "", "window": "closed"}
             return step
-        return Step(self._gather("voice.menu", 1, self.menu.top_menu()), "menu",
-                    record={"campaign": campaign.id, "window": "open"})
+        offered = self.routing.offered(instant)
+        if offered:
+            step = Step(self._gather("voice.menu", 1, self.menu.top_menu(offered)), "menu")
+        else:  # nobody on shift at all: straight to whatever the general line can still offer
+            step = self.route(instant, self.general, HOME, 0, preface=self.menu.top_menu(offered)[:2])
+        step.record = {**(step.record or {}), "campaign": campaign.id, "window": "open"}
+        return step
 
     def closed(self, instant: dt.datetime, option: str, langs: Sequence[str]) -> Step:
         d = self.routing.decide(instant, option)
@@ -110,9 +115,19 @@ class Flow:
 
     def menu_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
         m = self.menu
+        offered = self.routing.offered(instant)
         if digits == m.spec.repeat_key:
-            return Step(self._gather("voice.menu", tries, m.options_menu()), "repeat")
+            return Step(self._gather("voice.menu", tries, m.options_menu(offered)), "repeat")
         option = m.option_for_key(digits)
+        if option is not None and option.id not in offered and self.routing.window_at(instant) is not None:
+            # The option is not staffed at this hour (or not part of this campaign): say so, then the general line.
+            explain = [m.line(HOME, "option_closed", option.id)]
+            if option.choose_language:
+                explain.append(m.line("en", "option_closed"))
+            step = self.route(instant, self.general, HOME, 0, preface=explain)
+            step.record = {**(step.record or {}), "option": self.general, "asked": option.id}
+            step.decision = f"closed_option:{option.id}->{step.decision}"
+            return step
         if option is not None:
             if option.choose_language:
                 step = Step(self._gather("voice.language", 1, m.language_menu()), "language_menu", option=option.id)
@@ -126,7 +141,7 @@ class Flow:
             step = self.route(instant, self.general, HOME, 0, preface=[said, m.line(HOME, "to_general")])
             step.record = {**(step.record or {}), "option": self.general, "menu": "gave_up"}
         else:
-            step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu()]), "retry")
+            step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu(offered)]), "retry")
         step.bad_input = problem
         return step
 
@@ -211,9 +226,11 @@ class Flow:
         d = self.routing.decide(instant, self.general, 0)
         if d.kind == "closed":
             return self.closed(instant, self.general, (HOME, "en"))
+        p = self.routing.general_target(instant)
+        if p is None:
+            return self.route(instant, self.general, HOME, 0)
         r = VoiceResponse()
         self.speak(r, [self.menu.line(HOME, "fallback")])
-        p = self.routing.general_target()
         params = {"o": self.general, "l": HOME, "s": 0}
         if p.kind == "queue":
             r.enqueue(p.contact, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music

@@ -21,8 +21,8 @@ CALL_KEYS = (
 )
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.
 HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "no_input", "to_general",
-             "language_intro", "language_retry", "fallback")
-ENGLISH_KEYS = ("foreign_hint", "language_retry")
+             "option_closed", "language_intro", "language_retry", "fallback")
+ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")
 FIELDS = {"key", "label", "name", "number", "when"}
 
 

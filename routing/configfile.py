@@ -26,9 +26,11 @@ class Problem:
     file: str
     path: str
     message: str
+    severity: str = "error"  # or "warning": reported, but the file still loads
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.path or '<top>'}: {self.message}"
+        mark = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}: {self.path or '<top>'}: {mark}{self.message}"
 
 
 class ConfigError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from routing.configfile import Strict
 
@@ -66,6 +66,9 @@ class Partner(Strict):
     queue: str | None = None
     number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     ring_timeout: int = Field(default=20, ge=5, le=60)
+    languages: list[str] = Field(default_factory=lambda: ["ja"], min_length=1)
+    capacity: int | None = Field(default=None, ge=1, description="concurrent calls; none: no cap")
+    hours: list[HoursRule] | None = Field(default=None, description="the partner's own hours; none: always")
     note: str | None = None
 
     @property
@@ -82,6 +85,36 @@ class Partner(Strict):
         return self
 
 
+class Shift(Strict):
+    """A partner answers from `from` to `to` each day (JST); `to` before `from` runs past midnight."""
+
+    partner: str
+    start: str = Field(alias="from", pattern=HHMM)
+    end: str = Field(alias="to", pattern=HHMM)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Shift:
+        if minutes(self.end) == minutes(self.start):
+            raise ValueError(f"'from' and 'to' are both {self.start}; write 00:00 to 24:00 for all day")
+        return self
+
+
+class DateShifts(Strict):
+    """On this JST date the listed shifts replace the usual ones (an empty list: nobody that day)."""
+
+    date: dt.date
+    shifts: list[Shift]
+
+
+class OptionPlan(Strict):
+    shifts: list[Shift] = Field(default_factory=list)
+    exceptions: list[DateShifts] = Field(default_factory=list)
+    overflow: list[str] = Field(default_factory=list,
+                                description="tried in order after the shift: partner ids, or option:<id>")
+    referrals: list[str] = Field(default_factory=list,
+                                 description="referral ids for the end of the chain; empty: lines that suit it")
+
+
 class Campaign(Strict):
     id: str
     name: str
@@ -90,6 +123,7 @@ class Campaign(Strict):
     status: Literal["confirmed", "assumed", "provisional"]
     source: str = Field(min_length=1)
     checked: dt.date
+    plan: str = "default"
     note: str | None = None
 
     @model_validator(mode="after")
@@ -104,13 +138,5 @@ class RoutingFile(Strict):
     general_option: str = "general"
     campaigns: list[Campaign] = Field(min_length=1)
     partners: list[Partner] = Field(min_length=1)
-    chains: dict[str, list[str]] = Field(description="option id -> partner ids, tried in order")
+    plans: dict[str, dict[str, OptionPlan]] = Field(description="plan id -> option id -> who answers when")
     referrals: list[Referral] = Field(min_length=1)
-
-    @field_validator("chains")
-    @classmethod
-    def _nonempty(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        for option, chain in v.items():
-            if not chain:
-                raise ValueError(f"chain for option '{option}' is empty; name at least one partner id")
-        return v

@@ -146,3 +146,35 @@ def test_withheld_number_is_let_through(make_app: AppFactory) -> None:
     for caller in ("anonymous", "+266696687", ""):
         result = call(make_app(OPEN), ["1"], caller=caller)
         assert result.connected is not None and result.connected.target == "queue general-tsunagari"
+
+
+def test_menu_speaks_only_options_open_now(make_app: AppFactory) -> None:
+    """At 09:00 on 26 Dec 2026 the under-18 and gender lines are not staffed, so the menu does not offer them."""
+    result = call(make_app("2026-12-26T09:00:00+09:00"), ["1"])
+    assert result.heard()[2:8] == [
+        "孤独や孤立に悩んでいる方は、1を押してください。", "外国語で相談したい方は、3を押してください。",
+        "For help in English and other languages, press 3.", "女性の方は、5を押してください。",
+        "被災していて相談したい方は、6を押してください。", "もう一度お聞きになるときは、9を押してください。"]
+
+
+def test_pressing_a_closed_option_is_explained_then_general(make_app: AppFactory) -> None:
+    """A child who presses 2 while the under-18 line is closed is told so in plain words and put through."""
+    result = call(make_app("2026-12-26T09:00:00+09:00"), ["2"])
+    assert "18さいまでの ひとの まどぐちは、いま おやすみだよ。ほかの そうだんいんに つなぐね。" in result.heard()
+    assert result.connected is not None and result.connected.target == "queue general-tsunagari"
+
+
+def test_foreign_option_closed_is_explained_in_english_too(make_app: AppFactory) -> None:
+    """At 21:00 the foreign-language line has closed: key 3 is explained in Japanese and English."""
+    result = call(make_app("2026-12-26T21:00:00+09:00"), ["3"])
+    assert "Help in other languages is not available at this hour. We will connect you with a counsellor." in (
+        result.heard("en"))
+    assert result.of("key")[0].text == "3" and len(result.of("key")) == 1  # no language menu
+    assert result.connected is not None and result.connected.target == "queue general-tsunagari"
+
+
+def test_new_year_evening_offers_the_gender_line_past_midnight(make_app: AppFactory) -> None:
+    """At 01:30 the gender-identity line (16:00-02:00) is still offered and answers key 4."""
+    result = call(make_app("2026-12-27T01:30:00+09:00"), ["4"])
+    assert "性別の違和や同性愛に関して相談したい方は、4を押してください。" in result.heard()
+    assert result.connected is not None and result.connected.target == "queue gender-niji"

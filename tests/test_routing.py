@@ -140,7 +140,11 @@ def test_time_without_zone_is_refused(tmp_path: Path) -> None:
 
 def test_unknown_key_unknown_partner_and_overlap_are_reported(tmp_path: Path) -> None:
     """Several mistakes are reported together, each with its own path."""
-    text = shipped_with("  women: [sakura]", "  women: [sakura, nobody]")
+    text = shipped_with("      shifts: [{partner: sakura, from: \"00:00\", to: \"24:00\"}]\n      referrals: [dv-plus, yorisoi]\n"
+                        "    disaster:\n      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # PROV",
+                        "      shifts: [{partner: sakura, from: \"00:00\", to: \"24:00\"}]\n      overflow: [nobody]\n"
+                        "      referrals: [dv-plus, yorisoi]\n    disaster:\n"
+                        "      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # PROV")
     text = text.replace("closes: 2024-01-04T09:00:00+09:00", "closes: 2024-05-03T09:00:00+09:00")
     text = text.replace("    ring_timeout: 25", "    ring_timeout: 25\n    colour: red")
     with pytest.raises(ConfigError) as e:
@@ -152,8 +156,8 @@ def test_unknown_key_unknown_partner_and_overlap_are_reported(tmp_path: Path) ->
         load_routing(write(tmp_path, text))
     lines = [p.path + ": " + p.message for p in e.value.problems]
     assert lines == [
-        "chains.women[1]: unknown partner id 'nobody'; allowed: tsunagari, aozora, kodomo, worldbridge, niji, "
-        "sakura, hinata",
+        "plans.default.women.overflow[0]: unknown partner id 'nobody'; allowed: tsunagari, aozora, kodomo, "
+        "worldbridge, niji, sakura, hinata, or option:<id>",
         "campaigns[2].opens: window of 'gw-2024' overlaps 'newyear-2023' (which closes 2024-05-03T09:00:00+09:00)",
     ]
 
