@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint redis-server clean
+.PHONY: demo test setup lint redis-server snapshot clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,12 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup redis-server lint
-	$(BIN)/ivr config check
+	$(BIN)/ivr config check --allow-warnings
 	$(BIN)/pytest
+
+# Regenerate the golden decisions after a routing change; review the diff with the change.
+snapshot: setup
+	$(BIN)/ivr snapshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

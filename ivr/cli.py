@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ivr.clock import Clock, parse_instant
+from ivr.config import Loaded
 from ivr.settings import SettingsError, load_settings
 from routing import JST, ConfigError
 
@@ -96,22 +97,116 @@ def _ask_key() -> str | None:
         return None
 
 
-def cmd_config_check(args: argparse.Namespace) -> int:
-    from ivr.config import load
+def _files(args: argparse.Namespace) -> tuple[Path, Path]:
     from menus.menu import DEFAULT_FILE as MENU
     from routing.decide import DEFAULT_FILE as ROUTING
 
-    menu = Path(args.menu or os.environ.get("IVR_MENU_FILE") or MENU)
-    routing = Path(args.routing or os.environ.get("IVR_ROUTING_FILE") or ROUTING)
+    menu = Path(getattr(args, "menu", None) or os.environ.get("IVR_MENU_FILE") or MENU)
+    routing = Path(getattr(args, "routing", None) or os.environ.get("IVR_ROUTING_FILE") or ROUTING)
+    return menu, routing
+
+
+def _load(args: argparse.Namespace) -> Loaded:
+    from ivr.config import load
+
+    return load(*_files(args))
+
+
+def _now(args: argparse.Namespace) -> dt.datetime:
+    at = getattr(args, "at", None)
+    return at if at is not None else Clock.from_setting(os.environ.get("IVR_CLOCK")).now()
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from routing.check import warnings
+
+    menu, routing_file = _files(args)
     try:
-        loaded = load(menu, routing)
+        loaded = _load(args)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 1
     r = loaded.routing
     print(f"ok: {menu} ({len(loaded.menu.options)} options, {len(loaded.menu.spec.languages)} languages)")
-    print(f"ok: {routing} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
+    print(f"ok: {routing_file} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
           f"{len(r.spec.referrals)} referral lines)")
+    found = list(warnings(r, str(routing_file), _now(args)))
+    for w in found:
+        print(w, file=sys.stderr)
+    return 3 if found and not args.allow_warnings else 0
+
+
+def _print_config_error(e: ConfigError) -> int:
+    print(e, file=sys.stderr)
+    return 1
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from routing.preview import route_lines
+
+    try:
+        loaded = _load(args)
+    except ConfigError as e:
+        return _print_config_error(e)
+    print("\n".join(route_lines(loaded.routing, _now(args), args.option, args.language)))
+    return 0
+
+
+def snapshot_file(routing_file: Path) -> Path:
+    return routing_file.parent / "snapshots" / f"{routing_file.stem}.txt"
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from routing.preview import snapshot
+
+    try:
+        loaded = _load(args)
+    except ConfigError as e:
+        return _print_config_error(e)
+    path = Path(args.out) if args.out else snapshot_file(_files(args)[1])
+    text = snapshot(loaded.routing)
+    if args.check:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            print(f"ok: {path} matches the config")
+            return 0
+        print(f"{path} does not match the config: run `make snapshot` and review the diff", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path} ({len(text.splitlines())} lines)")
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from routing.preview import coverage_table
+
+    try:
+        loaded = _load(args)
+    except ConfigError as e:
+        return _print_config_error(e)
+    r = loaded.routing
+    campaign = next((c for c in r.campaigns if c.id == args.campaign), None)
+    if campaign is None:
+        print(f"ivr coverage: no campaign '{args.campaign}'; known: {', '.join(c.id for c in r.campaigns)}",
+              file=sys.stderr)
+        return 2
+    print("\n".join(coverage_table(r, campaign)))
+    from ivr.charts import coverage_png
+
+    out = coverage_png(r, campaign.id, Path(args.out or f"coverage-{campaign.id}.png"))
+    print(f"chart: {out}")
+    return 0
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    from routing.propose import propose, render_yaml
+
+    try:
+        proposals = propose(args.year)
+    except ValueError as e:
+        print(f"ivr campaign propose: {e}", file=sys.stderr)
+        return 2
+    print(render_yaml(proposals, _now(args).astimezone(JST).date()), end="")
     return 0
 
 
@@ -143,10 +238,37 @@ def parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="configuration tools")
     cs = cfg.add_subparsers(dest="config_command", required=True)
-    chk = cs.add_parser("check", help="validate the menu and routing files")
-    chk.add_argument("--menu")
-    chk.add_argument("--routing")
+    chk = cs.add_parser("check", help="validate the menu and routing files (exit 0 only when clean)")
+    chk.add_argument("--at", type=_instant, help="the instant warnings are judged at (default: the clock)")
+    chk.add_argument("--allow-warnings", action="store_true", help="exit 0 when there are warnings but no errors")
     chk.set_defaults(func=cmd_config_check)
+
+    rt = sub.add_parser("route", help="who answers each option at an instant, and what follows")
+    rt.add_argument("--at", type=_instant, help="the instant (default: the clock)")
+    rt.add_argument("--option", help="only this option")
+    rt.add_argument("--language", help="mark partners that do not serve this language")
+    rt.set_defaults(func=cmd_route)
+
+    sn = sub.add_parser("snapshot", help="write (or --check) the golden file of decisions at every hour")
+    sn.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
+    sn.add_argument("--out", help="the file (default: routing/snapshots/<routing file>.txt)")
+    sn.set_defaults(func=cmd_snapshot)
+
+    cv = sub.add_parser("coverage", help="a campaign's coverage as a table and a PNG chart")
+    cv.add_argument("--campaign", required=True)
+    cv.add_argument("--out", help="the PNG file (default: coverage-<campaign>.png)")
+    cv.set_defaults(func=cmd_coverage)
+
+    cp = sub.add_parser("campaign", help="campaign tools")
+    cps = cp.add_subparsers(dest="campaign_command", required=True)
+    pr = cps.add_parser("propose", help="provisional GW and New Year windows for a year, as config to review")
+    pr.add_argument("--year", type=int, required=True)
+    pr.add_argument("--at", type=_instant, help="the date written as 'checked' (default: the clock)")
+    pr.set_defaults(func=cmd_propose)
+
+    for sp in (chk, rt, sn, cv):
+        sp.add_argument("--menu", help="menu file (default: IVR_MENU_FILE or the shipped one)")
+        sp.add_argument("--routing", help="routing file (default: IVR_ROUTING_FILE or the shipped one)")
     return p
 
 

@@ -1,0 +1,47 @@
+"""Charts for people: the coverage of a campaign window, options by time, coloured by partner, gaps in red."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from routing import JST, Routing
+from routing.preview import coverage
+
+GAP = "#d62728"
+PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
+
+
+def coverage_png(routing: Routing, campaign_id: str, out: Path) -> Path:
+    campaign = next(c for c in routing.campaigns if c.id == campaign_id)
+    rows = coverage(routing, campaign)
+    options = list(routing.plans[campaign.plan])
+    partners = sorted({who for *_, who in rows if who})
+    colour = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(partners)}
+    fig = Figure(figsize=(14, 1.0 + 0.6 * len(options)), dpi=110)  # no pyplot: no global state, no display
+    ax = fig.subplots()
+    for start, end, opt, who in rows:
+        y = len(options) - 1 - options.index(opt)
+        a, b = (mdates.date2num(t.astimezone(JST).replace(tzinfo=None)) for t in (start, end))
+        ax.broken_barh([(a, b - a)], (y - 0.35, 0.7), facecolors=colour[who] if who else GAP, edgecolor="white",
+                       linewidth=0.3)
+    ax.set_yticks(range(len(options)), list(reversed(options)))
+    ax.xaxis.set_major_locator(mdates.DayLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18]))
+    ax.grid(axis="x", which="major", color="#999999", linewidth=0.6)
+    ax.grid(axis="x", which="minor", color="#dddddd", linewidth=0.4)
+    ax.set_xlim(*(mdates.date2num(t.astimezone(JST).replace(tzinfo=None)) for t in (campaign.opens, campaign.closes)))
+    ax.set_title(f"{campaign.id} ({campaign.status}): who answers each option, JST "
+                 f"{campaign.opens.astimezone(JST):%Y-%m-%d %H:%M} to {campaign.closes.astimezone(JST):%Y-%m-%d %H:%M}")
+    handles = [Patch(color=colour[p], label=p) for p in partners] + [
+        Patch(color=GAP, label="not offered (callers go to the general line)")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(len(handles), 5),
+              fontsize=8, frameon=False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
