@@ -23,8 +23,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     clock = (overrides or {}).get("CLOCK") or Clock.from_setting(settings.clock)
     app.extensions["ivr.clock"] = clock
-    config.init_app(app)
     metrics.init_app(app)
+    config.init_app(app)
+    app.extensions["ivr.metrics"].prime(tuple(o.id for o in app.extensions["ivr.config"].boot.menu.options))
     state.init_app(app)
     views.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

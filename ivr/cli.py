@@ -28,7 +28,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = load_settings()
         from ivr.config import load
 
-        load(settings.menu_file, settings.routing_file)
+        load(settings.menu_file, settings.routing_file, settings.partners_file)
         if settings.clock:
             parse_instant(settings.clock)
     except (SettingsError, ConfigError, ValueError) as e:
@@ -36,6 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     env = dict(os.environ)
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"ivr-metrics-{args.port}"))
+    env.setdefault("IVR_RUNTIME_DIR", os.path.join(tempfile.gettempdir(), f"ivr-runtime-{args.port}"))
     env["IVR_BIND"] = f"{args.host}:{args.port}"
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
@@ -109,7 +110,8 @@ def _files(args: argparse.Namespace) -> tuple[Path, Path]:
 def _load(args: argparse.Namespace) -> Loaded:
     from ivr.config import load
 
-    return load(*_files(args))
+    partners = os.environ.get("IVR_PARTNERS_FILE")
+    return load(*_files(args), Path(partners) if partners else None)
 
 
 def _now(args: argparse.Namespace) -> dt.datetime:

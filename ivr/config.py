@@ -1,18 +1,32 @@
-"""The menu and routing files, validated together; the boot-time copy is kept for the fallback URL."""
+"""The menu, routing and partners files, validated together, reloaded without ever serving a broken config.
+
+`boot` is what the process started with (the fallback URL uses only that); `current` serves calls. A reload that
+fails validation leaves `current` as it was. Each good config is also copied to the runtime directory, so a worker
+that gunicorn starts after SIGHUP serves the last good config when the files on disk are broken.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import structlog
 from flask import Flask, request, url_for
 
 from ivr.flow import Flow
+from ivr.settings import Settings
 from menus import Menu, load_menu
-from routing import Routing, load_routing
+from routing import ConfigError, Routing, load_routing
 
+log = structlog.get_logger("ivr.config")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+NAMES = ("menu.yaml", "routing.yaml", "partners.yaml")
 
 
 def hotline_number() -> str | None:
@@ -26,23 +40,160 @@ class Loaded:
     menu: Menu
     routing: Routing
     flow: Flow
+    digest: str  # sha256 of the files' bytes, short
+    files: tuple[Path, ...]
 
 
-def load(menu_file: Path, routing_file: Path) -> Loaded:
-    """Both files, cross-checked (every menu option has a chain). Raises ConfigError naming file and YAML path."""
+def digest_of(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None) -> Loaded:
+    """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path."""
     menu = load_menu(menu_file)
-    routing = load_routing(routing_file, frozenset(o.id for o in menu.options))
-    return Loaded(menu, routing, Flow(menu, routing, url_for, hotline_number))
+    routing = load_routing(routing_file, frozenset(o.id for o in menu.options), partners_file)
+    files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
+    return Loaded(menu, routing, Flow(menu, routing, url_for, hotline_number), digest_of(files), tuple(files))
+
+
+def changes(old: Loaded, new: Loaded) -> list[str]:
+    """What a reload changed, by id: campaigns, partners, plans, referral lines, menu options and prompts."""
+    out: list[str] = []
+
+    def by_id(kind: str, a: dict[str, Any], b: dict[str, Any]) -> None:
+        for key in sorted(b.keys() - a.keys()):
+            out.append(f"{kind} {key} added")
+        for key in sorted(a.keys() - b.keys()):
+            out.append(f"{kind} {key} removed")
+        for key in sorted(a.keys() & b.keys()):
+            if a[key] != b[key]:
+                out.append(f"{kind} {key} changed")
+
+    o, n = old.routing.spec, new.routing.spec
+    by_id("campaign", {c.id: c for c in o.campaigns}, {c.id: c for c in n.campaigns})
+    by_id("partner", {p.id: p for p in o.partners}, {p.id: p for p in n.partners})
+    by_id("plan", {f"{k}.{opt}": v for k, plan in o.plans.items() for opt, v in plan.items()},
+          {f"{k}.{opt}": v for k, plan in n.plans.items() for opt, v in plan.items()})
+    by_id("referral", {r.id: r for r in o.referrals}, {r.id: r for r in n.referrals})
+    by_id("option", {x.id: x for x in old.menu.options}, {x.id: x for x in new.menu.options})
+    by_id("prompts", old.menu.spec.prompts, new.menu.spec.prompts)
+    if (old.menu.spec.languages, old.menu.spec.language_keys) != (new.menu.spec.languages,
+                                                                     new.menu.spec.language_keys):
+        out.append("languages changed")
+    return out
+
+
+class LastGood:
+    """Copies of the last config that validated, in the runtime directory, switched atomically."""
+
+    def __init__(self, runtime_dir: Path | None):
+        self.dir = runtime_dir
+        if runtime_dir is not None:
+            runtime_dir.mkdir(parents=True, exist_ok=True)
+
+    def files(self) -> tuple[Path, Path, Path | None] | None:
+        if self.dir is None or not (self.dir / "last-good").exists():
+            return None
+        base = (self.dir / "last-good").resolve()
+        partners = base / NAMES[2]
+        return base / NAMES[0], base / NAMES[1], partners if partners.exists() else None
+
+    def digest(self) -> str | None:
+        if self.dir is None:
+            return None
+        link = self.dir / "last-good"
+        return os.readlink(link).removeprefix("good-") if link.is_symlink() else None
+
+    def save(self, loaded: Loaded) -> None:
+        if self.dir is None or self.digest() == loaded.digest:
+            return
+        target = self.dir / f"good-{loaded.digest}"
+        if not target.exists():
+            staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.dir))
+            for src, name in zip(loaded.files, NAMES, strict=False):
+                shutil.copyfile(src, staging / name)
+            try:
+                staging.rename(target)
+            except OSError:  # another worker saved the same config first
+                shutil.rmtree(staging, ignore_errors=True)
+        tmp = self.dir / f"last-good.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target.name)
+        tmp.replace(self.dir / "last-good")
+
+    def claim_audit(self, digest: str) -> bool:
+        """True for the one process that should write the audit line for this config (workers share the dir)."""
+        if self.dir is None:
+            return True
+        try:
+            fd = os.open(self.dir / f"audited-{digest}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
 
 
 class ConfigHolder:
     """`current` serves calls; `boot` never changes, so the fallback URL does not depend on later reloads."""
 
-    def __init__(self, loaded: Loaded):
-        self.boot = loaded
-        self.current = loaded
+    def __init__(self, settings: Settings, metrics: Any = None):
+        self.settings = settings
+        self.metrics = metrics
+        self.last_good = LastGood(settings.runtime_dir)
+        self.boot = self.current = self._boot()
+
+    def _files(self) -> tuple[Path, Path, Path | None]:
+        s = self.settings
+        return s.menu_file, s.routing_file, s.partners_file
+
+    def _boot(self) -> Loaded:
+        previous = self.last_good.files()
+        try:
+            loaded = load(*self._files())
+        except ConfigError as e:
+            if previous is None:
+                raise  # nothing good to fall back to: the service must not start
+            log.error("config_rejected", problems=[str(p) for p in e.problems], serving="last good config")
+            self._count("rejected")
+            return load(*previous)
+        if previous is not None and self.last_good.digest() != loaded.digest:
+            old = load(*previous)
+            self._applied(old, loaded)
+        elif self.last_good.claim_audit(loaded.digest):
+            log.info("config_loaded", hash=loaded.digest, files=[str(f) for f in loaded.files])
+        self.last_good.save(loaded)
+        return loaded
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.reloads.labels(result).inc()
+            self.metrics.config_rejected.set(1 if result == "rejected" else 0)
+
+    def _applied(self, old: Loaded, new: Loaded) -> None:
+        self._count("applied")
+        if self.last_good.claim_audit(new.digest):
+            log.info("config_applied", hash=new.digest, previous=old.digest, changes=changes(old, new))
+
+    def reload(self) -> tuple[str, Loaded, list[str]]:
+        """Re-read and validate; returns (applied | unchanged | rejected, the config now serving, details)."""
+        try:
+            loaded = load(*self._files())
+        except ConfigError as e:
+            problems = [str(p) for p in e.problems]
+            log.error("config_rejected", problems=problems, serving=self.current.digest)
+            self._count("rejected")
+            return "rejected", self.current, problems
+        if loaded.digest == self.current.digest:
+            self._count("unchanged")
+            return "unchanged", self.current, []
+        old, self.current = self.current, loaded
+        self._applied(old, loaded)
+        self.last_good.save(loaded)
+        return "applied", loaded, changes(old, loaded)
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["ivr.settings"]
-    app.extensions["ivr.config"] = ConfigHolder(load(settings.menu_file, settings.routing_file))
+    app.extensions["ivr.config"] = ConfigHolder(app.extensions["ivr.settings"], app.extensions.get("ivr.metrics"))

@@ -21,10 +21,17 @@ proc_name = "ivr-web"
 
 
 def on_starting(server):
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if path:
-        shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path, exist_ok=True)
+    # A fresh start begins clean: no stale metrics, and no last good config to hide a broken file behind.
+    for var in ("PROMETHEUS_MULTIPROC_DIR", "IVR_RUNTIME_DIR"):
+        path = os.environ.get(var)
+        if path:
+            shutil.rmtree(path, ignore_errors=True)
+            os.makedirs(path, exist_ok=True)
+
+
+def post_fork(server, worker):
+    # Lets /admin/reload ask the master to restart every worker with the new config.
+    os.environ["IVR_GUNICORN_MASTER"] = str(server.pid)
 
 
 def child_exit(server, worker):

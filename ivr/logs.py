@@ -39,5 +39,7 @@ def call_hash(key: bytes, call_sid: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    settings: Settings = app.extensions["ivr.settings"]
-    configure(settings.log_level, settings.log_format)
+    """Configure structlog for the process, once: a second app in the same process shares the first's setup."""
+    if not structlog.is_configured():
+        settings: Settings = app.extensions["ivr.settings"]
+        configure(settings.log_level, settings.log_format)

@@ -11,10 +11,11 @@ ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", 
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
 REJECTIONS = ("unsigned", "forged")
 INPUT_PROBLEMS = ("wrong", "empty")
+RELOAD_RESULTS = ("applied", "unchanged", "rejected")
 
 
 class Metrics:
-    def __init__(self, option_ids: tuple[str, ...]):
+    def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         r = self.registry = CollectorRegistry()
         self.calls = Counter("ivr_calls_total", "Calls received, by whether a campaign window was open",
@@ -36,10 +37,14 @@ class Metrics:
                                   registry=r, multiprocess_mode="livemax")
         self.clock_simulated = Gauge("ivr_clock_simulated", "1 when IVR_CLOCK set the clock", registry=r,
                                      multiprocess_mode="livemax")
+        self.reloads = Counter("ivr_config_reloads_total", "Config loads after the first, by result", ["result"],
+                               registry=r)
+        self.config_rejected = Gauge("ivr_config_rejected", "1 while the files on disk failed validation and the "
+                                     "last good config is serving", registry=r, multiprocess_mode="livemax")
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
         for w in ("open", "closed"):
             self.calls.labels(w)
-        for o in option_ids:
-            self.selections.labels(o)
         for k in INPUT_PROBLEMS:
             self.bad_input.labels(k)
         for outcome in ROUTE_OUTCOMES:
@@ -50,6 +55,11 @@ class Metrics:
             self.latency.labels(e)
             self.errors.labels(e)
 
+    def prime(self, option_ids: tuple[str, ...]) -> None:
+        """Show every option's counter from the start, at zero."""
+        for o in option_ids:
+            self.selections.labels(o)
+
     def exposition_app(self):
         if self.multiprocess:
             registry = CollectorRegistry()
@@ -59,8 +69,7 @@ class Metrics:
 
 
 def init_app(app: Flask) -> None:
-    menu = app.extensions["ivr.config"].boot.menu
-    metrics = Metrics(tuple(o.id for o in menu.options))
+    metrics = Metrics()
     clock = app.extensions["ivr.clock"]
     metrics.clock_offset.set(clock.offset)
     metrics.clock_simulated.set(1 if clock.simulated else 0)

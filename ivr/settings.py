@@ -14,7 +14,8 @@ from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
 ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
-            "IVR_ROUTING_FILE", "IVR_LOG_LEVEL", "IVR_LOG_FORMAT", "IVR_CALL_TTL")
+            "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
+            "IVR_LOG_FORMAT", "IVR_CALL_TTL")
 
 
 class SettingsError(Exception):
@@ -30,6 +31,9 @@ class Settings:
     hash_key: bytes
     menu_file: Path
     routing_file: Path
+    partners_file: Path | None  # production contacts, outside the repository
+    admin_token: str | None  # enables /admin/*; unset: the admin endpoints answer 404
+    runtime_dir: Path | None  # where the last good config is kept for workers started by a reload
     log_level: str
     log_format: str  # json, console, or auto (json when not on a terminal)
     call_ttl: int
@@ -66,6 +70,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         hash_key=hash_key,
         menu_file=Path(raw.get("IVR_MENU_FILE") or DEFAULT_MENU),
         routing_file=Path(raw.get("IVR_ROUTING_FILE") or DEFAULT_ROUTING),
+        partners_file=Path(raw["IVR_PARTNERS_FILE"]) if raw.get("IVR_PARTNERS_FILE") else None,
+        admin_token=(raw.get("IVR_ADMIN_TOKEN") or "").strip() or None,
+        runtime_dir=Path(raw["IVR_RUNTIME_DIR"]) if raw.get("IVR_RUNTIME_DIR") else None,
         log_level=level,
         log_format=fmt,
         call_ttl=max(60, ttl),

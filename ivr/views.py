@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+import os
+import signal
 import time
 from typing import Any
 
 import structlog
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
@@ -197,7 +200,8 @@ def readyz() -> Response:
     reachable = store.ping()
     return jsonify(
         status="ready",
-        config={"menu": cfg.current.menu.source, "routing": cfg.current.routing.source},
+        config={"menu": cfg.current.menu.source, "routing": cfg.current.routing.source, "hash": cfg.current.digest},
+        worker=os.getpid(),
         store=store.kind,
         degraded=not reachable,
         clock=ext("clock").describe(),
@@ -227,11 +231,40 @@ def on_error(err: Exception) -> Response | HTTPException:
         return twiml(boot.last_resort())
 
 
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@admin.before_request
+def admin_only() -> Response | None:
+    """Admin endpoints exist only with IVR_ADMIN_TOKEN set, and answer only a bearer of it (constant-time check)."""
+    token = ext("settings").admin_token
+    if not token:
+        abort(404)
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        log.warning("admin_refused", path=request.path)
+        return Response("Forbidden\n", 403, mimetype="text/plain")
+    return None
+
+
+@admin.post("/reload")
+def reload_config() -> tuple[Response, int]:
+    """Re-read and validate the config here; when it changed, SIGHUP gunicorn so every worker takes it."""
+    result, loaded, details = ext("config").reload()
+    master = os.environ.get("IVR_GUNICORN_MASTER")
+    if result == "applied" and master:
+        os.kill(int(master), signal.SIGHUP)
+    body = {"result": result, "hash": loaded.digest,
+            ("problems" if result == "rejected" else "changes"): details}
+    return jsonify(body), 422 if result == "rejected" else 200
+
+
 def init_app(app: Flask) -> None:
     app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
     app.before_request(before)
     app.after_request(after)
     app.register_blueprint(bp)
+    app.register_blueprint(admin)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.register_error_handler(Exception, on_error)

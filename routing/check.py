@@ -7,9 +7,9 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from routing.configfile import ConfigError, Problem, load_model, yaml_path
+from routing.configfile import ConfigError, Problem, load_model, read_yaml, yaml_path
 from routing.decide import DAY, DEFAULT_FILE, JST, OPTION_REF, Routing
-from routing.model import OptionPlan, RoutingFile
+from routing.model import OptionPlan, PartnersFile, RoutingFile
 
 PROVISIONAL_NOTICE = dt.timedelta(days=30)
 
@@ -136,9 +136,32 @@ def warnings(routing: Routing, file: str, now: dt.datetime) -> Iterator[Problem]
                           "confirm it against the announcement", severity="warning")
 
 
-def load_routing(path: Path = DEFAULT_FILE, option_ids: frozenset[str] | None = None) -> Routing:
-    """Read and validate a routing file; with option_ids (from the menu), plan options must be menu options."""
-    spec = load_model(path, RoutingFile)
+def _apply_contacts(data: object, path: Path, partners_file: Path) -> object:
+    """Merge production contacts from the partners file into the routing data, by partner id."""
+    contacts = load_model(partners_file, PartnersFile)
+    if not isinstance(data, dict) or not isinstance(data.get("partners"), list):
+        return data  # the routing file's own validation reports this
+    known = {p.get("id"): p for p in data["partners"] if isinstance(p, dict)}
+    problems = [Problem(str(partners_file), yaml_path(("partners", pid)),
+                        f"no partner '{pid}' in {path}; allowed: {', '.join(str(k) for k in known)}")
+                for pid in contacts.partners if pid not in known]
+    if problems:
+        raise ConfigError(problems)
+    merged = []
+    for entry in data["partners"]:
+        extra = contacts.partners.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+        merged.append({**entry, **extra.model_dump(exclude_none=True)} if extra else entry)
+    return {**data, "partners": merged}
+
+
+def load_routing(path: Path = DEFAULT_FILE, option_ids: frozenset[str] | None = None,
+                 partners_file: Path | None = None) -> Routing:
+    """Read and validate a routing file (with production contacts merged from `partners_file`, when given);
+    with option_ids (from the menu), plan options must be menu options."""
+    data = read_yaml(path)
+    if partners_file is not None:
+        data = _apply_contacts(data, path, partners_file)
+    spec = load_model(path, RoutingFile, data)
     problems = list(_references(spec, str(path), option_ids))
     if problems:
         raise ConfigError(problems)

@@ -140,3 +140,14 @@ class RoutingFile(Strict):
     partners: list[Partner] = Field(min_length=1)
     plans: dict[str, dict[str, OptionPlan]] = Field(description="plan id -> option id -> who answers when")
     referrals: list[Referral] = Field(min_length=1)
+
+
+class PartnerContact(Strict):
+    """Production contact details for one partner, kept outside the repository (IVR_PARTNERS_FILE)."""
+
+    queue: str | None = None
+    number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+
+
+class PartnersFile(Strict):
+    partners: dict[str, PartnerContact]
