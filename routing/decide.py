@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ JST = ZoneInfo("Asia/Tokyo")
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
 OPTION_REF = "option:"
 DAY = 1440
+ONE_DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +93,13 @@ class _Shift:
 class _Plan:
     """One option's plan, compiled: usual shifts, date exceptions, overflow, the referral set."""
 
-    __slots__ = ("exceptions", "overflow", "referrals", "shifts")
+    __slots__ = ("crossing", "exceptions", "overflow", "referrals", "shifts")
 
     def __init__(self, spec: OptionPlan, partners: dict[str, Partner], lines: dict[str, _Line]):
         self.shifts = tuple(_Shift(partners[s.partner], s.start, s.end) for s in spec.shifts)
         self.exceptions = {e.date: tuple(_Shift(partners[s.partner], s.start, s.end) for s in e.shifts)
                            for e in spec.exceptions}
+        self.crossing = any(s.crosses for shifts in (self.shifts, *self.exceptions.values()) for s in shifts)
         self.overflow: tuple[Partner | str, ...] = tuple(
             item.removeprefix(OPTION_REF) if item.startswith(OPTION_REF) else partners[item] for item in spec.overflow)
         self.referrals = tuple(lines[i] for i in spec.referrals)
@@ -104,12 +107,25 @@ class _Plan:
     def staffed(self, local: dt.datetime) -> list[Partner]:
         """Partners whose shift covers this local minute: today's shifts, and yesterday's that ran past midnight."""
         minute = local.hour * 60 + local.minute
-        today = self.exceptions.get(local.date(), self.shifts) if self.exceptions else self.shifts
+        if not self.exceptions:
+            today = yesterday = self.shifts
+        else:
+            date = local.date()
+            today = self.exceptions.get(date, self.shifts)
+            yesterday = self.exceptions.get(date - ONE_DAY, self.shifts) if self.crossing else ()
         out = [s.partner for s in today if (minute >= s.start if s.crosses else s.start <= minute < s.end)]
-        yesterday = self.exceptions.get(local.date() - dt.timedelta(days=1), self.shifts) if self.exceptions \
-            else self.shifts
-        out += [s.partner for s in yesterday if s.crosses and minute < s.end]
+        if self.crossing:
+            out += [s.partner for s in yesterday if s.crosses and minute < s.end]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _DayTable:
+    """One plan on one JST date: from each minute mark on, each option's chain and the options offered."""
+
+    marks: list[int]
+    chains: list[dict[str, tuple[Partner, ...]]]
+    offered: list[frozenset[str]]
 
 
 class Routing:
@@ -127,6 +143,9 @@ class Routing:
         by_id = {line.referral.id: line for line in self._lines}
         self.plans = {name: {option: _Plan(op, self.partners, by_id) for option, op in plan.items()}
                       for name, plan in spec.plans.items()}
+        self._marks = sorted(self.boundaries())
+        # Chains change only at shift and hours boundaries: each (plan, date) is worked out once, then looked up.
+        self._day = functools.lru_cache(maxsize=4096)(self._day_table)
 
     # -- windows ------------------------------------------------------------------------------------------------
     def window_at(self, instant: dt.datetime) -> Campaign | None:
@@ -144,37 +163,60 @@ class Routing:
     def _available(self, partner: Partner, local: dt.datetime) -> bool:
         return self._partner_hours[partner.id].open_at(local)
 
+    def _day_table(self, plan_name: str, date: dt.date) -> _DayTable:
+        plan = self.plans[plan_name]
+        midnight = dt.datetime(date.year, date.month, date.day, tzinfo=JST)
+        chains, offered = [], []
+        for m in self._marks:
+            local = midnight + dt.timedelta(minutes=m)
+            chains.append({opt: self._chain_at(plan, opt, local) for opt in plan})
+            offered.append(frozenset(opt for opt, op in plan.items()
+                                     if any(self._available(p, local) for p in op.staffed(local))))
+        return _DayTable(self._marks, chains, offered)
+
+    def _slot(self, campaign: Campaign, instant: dt.datetime) -> tuple[_DayTable, int]:
+        local = instant.astimezone(JST)
+        table = self._day(campaign.plan, local.date())
+        return table, bisect.bisect_right(table.marks, local.hour * 60 + local.minute) - 1
+
     def offered(self, instant: dt.datetime) -> frozenset[str]:
         """Options with a partner on shift right now: the ones the menu speaks. Empty outside every window."""
         campaign = self.window_at(instant)
         if campaign is None:
             return frozenset()
-        local = instant.astimezone(JST)
-        return frozenset(option for option, plan in self.plans[campaign.plan].items()
-                         if any(self._available(p, local) for p in plan.staffed(local)))
+        table, i = self._slot(campaign, instant)
+        return table.offered[i]
 
     def chain(self, instant: dt.datetime, option: str, campaign: Campaign | None = None) -> tuple[Partner, ...]:
         """Partners to try in order: the option's shift, its overflow (options expanded), then the general line."""
         campaign = campaign or self.window_at(instant)
         if campaign is None:
             return ()
-        plan = self.plans[campaign.plan]
-        local = instant.astimezone(JST)
+        table, i = self._slot(campaign, instant)
+        chains = table.chains[i]
+        return chains[option] if option in chains else chains[self.general]
+
+    def _chain_at(self, plan: dict[str, _Plan], option: str, local: dt.datetime) -> tuple[Partner, ...]:
         out: list[Partner] = []
-        seen: set[str] = set()
+        taken: set[str] = set()  # partner ids: comparing the models themselves is slow
+        expanded: set[str] = set()
+
+        def add(p: Partner) -> None:
+            if p.id not in taken and self._available(p, local):
+                taken.add(p.id)
+                out.append(p)
 
         def expand(opt: str) -> None:
-            if opt in seen or opt not in plan:
+            if opt in expanded or opt not in plan:
                 return
-            seen.add(opt)
+            expanded.add(opt)
             for p in plan[opt].staffed(local):
-                if p not in out and self._available(p, local):
-                    out.append(p)
+                add(p)
             for item in plan[opt].overflow:
                 if isinstance(item, str):
                     expand(item)
-                elif item not in out and self._available(item, local):
-                    out.append(item)
+                else:
+                    add(item)
 
         expand(option)
         expand(self.general)
