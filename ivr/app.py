@@ -25,7 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ivr.clock"] = clock
     metrics.init_app(app)
     config.init_app(app)
-    app.extensions["ivr.metrics"].prime(tuple(o.id for o in app.extensions["ivr.config"].boot.menu.options))
+    app.extensions["ivr.metrics"].prime(app.extensions["ivr.config"].boot.menu.all_option_ids)
     state.init_app(app)
     views.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -129,7 +130,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return 1
     r = loaded.routing
-    print(f"ok: {menu} ({len(loaded.menu.options)} options, {len(loaded.menu.spec.languages)} languages)")
+    m = loaded.menu
+    print(f"ok: {menu} ({len(m.all_option_ids)} options in {len(m.layouts)} key layouts, "
+          f"{len(m.spec.languages)} languages)")
     print(f"ok: {routing_file} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
           f"{len(r.spec.referrals)} referral lines)")
     found = list(warnings(r, str(routing_file), _now(args)))
@@ -275,6 +278,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `ivr call ... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = parser().parse_args(argv)
     return int(args.func(args) or 0)
 

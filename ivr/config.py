@@ -54,7 +54,7 @@ def digest_of(files: list[Path]) -> str:
 def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None) -> Loaded:
     """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path."""
     menu = load_menu(menu_file)
-    routing = load_routing(routing_file, frozenset(o.id for o in menu.options), partners_file)
+    routing = load_routing(routing_file, menu.layouts, partners_file)
     files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
     return Loaded(menu, routing, Flow(menu, routing, url_for, hotline_number), digest_of(files), tuple(files))
 
@@ -78,7 +78,8 @@ def changes(old: Loaded, new: Loaded) -> list[str]:
     by_id("plan", {f"{k}.{opt}": v for k, plan in o.plans.items() for opt, v in plan.items()},
           {f"{k}.{opt}": v for k, plan in n.plans.items() for opt, v in plan.items()})
     by_id("referral", {r.id: r for r in o.referrals}, {r.id: r for r in n.referrals})
-    by_id("option", {x.id: x for x in old.menu.options}, {x.id: x for x in new.menu.options})
+    by_id("layout", {k: (v, old.menu.repeat_key(k)) for k, v in old.menu.layouts.items()},
+          {k: (v, new.menu.repeat_key(k)) for k, v in new.menu.layouts.items()})
     by_id("prompts", old.menu.spec.prompts, new.menu.spec.prompts)
     if (old.menu.spec.languages, old.menu.spec.language_keys) != (new.menu.spec.languages,
                                                                      new.menu.spec.language_keys):

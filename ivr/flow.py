@@ -98,7 +98,7 @@ class Flow:
             return step
         offered = self.routing.offered(instant)
         if offered:
-            step = Step(self._gather("voice.menu", 1, self.menu.top_menu(offered)), "menu")
+            step = Step(self._gather("voice.menu", 1, self.menu.top_menu(offered, campaign.menu)), "menu")
         else:  # nobody on shift at all: straight to whatever the general line can still offer
             step = self.route(instant, self.general, HOME, 0, preface=self.menu.top_menu(offered)[:2])
         step.record = {**(step.record or {}), "campaign": campaign.id, "window": "open"}
@@ -116,10 +116,12 @@ class Flow:
     def menu_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
         m = self.menu
         offered = self.routing.offered(instant)
-        if digits == m.spec.repeat_key:
-            return Step(self._gather("voice.menu", tries, m.options_menu(offered)), "repeat")
-        option = m.option_for_key(digits)
-        if option is not None and option.id not in offered and self.routing.window_at(instant) is not None:
+        campaign = self.routing.window_at(instant)
+        layout = campaign.menu if campaign else "default"
+        if digits == m.repeat_key(layout):
+            return Step(self._gather("voice.menu", tries, m.options_menu(offered, layout)), "repeat")
+        option = m.option_for_key(digits, layout)
+        if option is not None and option.id not in offered and campaign is not None:
             # The option is not staffed at this hour (or not part of this campaign): say so, then the general line.
             explain = [m.line(HOME, "option_closed", option.id)]
             if option.choose_language:
@@ -141,14 +143,14 @@ class Flow:
             step = self.route(instant, self.general, HOME, 0, preface=[said, m.line(HOME, "to_general")])
             step.record = {**(step.record or {}), "option": self.general, "menu": "gave_up"}
         else:
-            step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu(offered)]), "retry")
+            step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu(offered, layout)]), "retry")
         step.bad_input = problem
         return step
 
     def language_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
         m = self.menu
         foreign = next((o.id for o in m.options if o.choose_language), self.general)
-        if digits == m.spec.repeat_key:
+        if digits == m.repeat_key():
             return Step(self._gather("voice.language", tries, m.language_menu()), "repeat", option=foreign)
         lang = m.language_for_key(digits)
         if lang is not None:

@@ -57,10 +57,19 @@ class Option(Strict):
     choose_language: bool = False
 
 
+class Layout(Strict):
+    """Another key layout for campaigns that offered other options (a campaign names it with `menu:`)."""
+
+    repeat_key: str = Field(pattern=r"^[0-9*]$")
+    options: list[Option] = Field(min_length=1)
+    note: str | None = None
+
+
 class MenuFile(Strict):
     languages: dict[str, Language]
     options: list[Option] = Field(min_length=1)
     repeat_key: str = Field(pattern=r"^[0-9*]$")
+    layouts: dict[str, Layout] = Field(default_factory=dict)
     max_tries: int = Field(default=3, ge=1, le=5)
     gather_timeout: int = Field(default=6, ge=3, le=15)
     language_keys: dict[str, str]
@@ -75,10 +84,15 @@ class MenuFile(Strict):
 
 def _check(spec: MenuFile, file: str) -> list[Problem]:
     problems: list[Problem] = []
-    keys = [o.key for o in spec.options]
-    for i, o in enumerate(spec.options):
-        if keys.index(o.key) != i or o.key == spec.repeat_key:
-            problems.append(Problem(file, yaml_path(("options", i, "key")), f"key '{o.key}' is used twice"))
+    layouts: list[tuple[tuple[str, ...], list[Option], str]] = [(("options",), spec.options, spec.repeat_key)]
+    layouts += [(("layouts", name, "options"), lay.options, lay.repeat_key) for name, lay in spec.layouts.items()]
+    if "default" in spec.layouts:
+        problems.append(Problem(file, yaml_path(("layouts", "default")), "'default' is the top-level options"))
+    for where, options, repeat in layouts:
+        keys = [o.key for o in options]
+        for i, o in enumerate(options):
+            if keys.index(o.key) != i or o.key == repeat:
+                problems.append(Problem(file, yaml_path((*where, i, "key")), f"key '{o.key}' is used twice"))
     for key, lang in spec.language_keys.items():
         if lang not in spec.languages or lang == HOME:
             allowed = ", ".join(c for c in spec.languages if c != HOME)
@@ -87,7 +101,8 @@ def _check(spec: MenuFile, file: str) -> list[Problem]:
         have = spec.prompts.get(lang, {})
         need = list(CALL_KEYS)
         if lang == HOME:
-            need += [*HOME_KEYS, *(f"label.{o.id}" for o in spec.options)]
+            ids = dict.fromkeys(o.id for _, options, _ in layouts for o in options)
+            need += [*HOME_KEYS, *(f"label.{i}" for i in ids)]
         else:
             need += ["announce"] + (list(ENGLISH_KEYS) if lang == "en" else [])
         for key in need:
@@ -134,13 +149,27 @@ class Menu:
         self.spec = spec
         self.source = source
         self.options = tuple(spec.options)
-        self._by_key = {o.key: o for o in spec.options}
-        self._by_id = {o.id: o for o in spec.options}
         self.general = spec.options[0].id
+        self._layouts = {"default": (self.options, spec.repeat_key)}
+        self._layouts.update({name: (tuple(lay.options), lay.repeat_key) for name, lay in spec.layouts.items()})
+        self._by_key = {name: {o.key: o for o in opts} for name, (opts, _) in self._layouts.items()}
+        self._by_id = {o.id: o for opts, _ in self._layouts.values() for o in opts}
+
+    @property
+    def layouts(self) -> dict[str, frozenset[str]]:
+        """Layout name -> its option ids."""
+        return {name: frozenset(o.id for o in opts) for name, (opts, _) in self._layouts.items()}
+
+    @property
+    def all_option_ids(self) -> tuple[str, ...]:
+        return tuple(self._by_id)
+
+    def repeat_key(self, layout: str = "default") -> str:
+        return self._layouts.get(layout, self._layouts["default"])[1]
 
     # -- keys -------------------------------------------------------------------------------------------------
-    def option_for_key(self, digits: str) -> Option | None:
-        return self._by_key.get(digits)
+    def option_for_key(self, digits: str, layout: str = "default") -> Option | None:
+        return self._by_key.get(layout, self._by_key["default"]).get(digits)
 
     def option(self, option_id: str) -> Option | None:
         return self._by_id.get(option_id)
@@ -177,21 +206,22 @@ class Menu:
                     parts.append(piece)
         return Line(lang, tuple(parts))
 
-    def top_menu(self, offered: frozenset[str] | None = None) -> list[Line]:
+    def top_menu(self, offered: frozenset[str] | None = None, layout: str = "default") -> list[Line]:
         """Greeting, emergency notice, then each offered option with its key, then the repeat key."""
         out = [self.line(HOME, "greeting"), self.line(HOME, "emergency")]
-        out += self.options_menu(offered)
+        out += self.options_menu(offered, layout)
         return out
 
-    def options_menu(self, offered: frozenset[str] | None = None) -> list[Line]:
+    def options_menu(self, offered: frozenset[str] | None = None, layout: str = "default") -> list[Line]:
+        options, repeat = self._layouts.get(layout, self._layouts["default"])
         out = []
-        for o in self.options:
+        for o in options:
             if offered is not None and o.id not in offered:
                 continue
             out.append(self.line(HOME, "option_line", o.id, key=o.key, label=self.line(HOME, f"label.{o.id}").text))
             if o.choose_language and "en" in self.spec.languages:
                 out.append(self.line("en", "foreign_hint", key=o.key))
-        out.append(self.line(HOME, "repeat_line", key=self.spec.repeat_key))
+        out.append(self.line(HOME, "repeat_line", key=repeat))
         return out
 
     def language_menu(self) -> list[Line]:

@@ -20,7 +20,8 @@ def _duplicates(file: str, kind: str, ids: list[str]) -> Iterator[Problem]:
             yield Problem(file, yaml_path((kind, i, "id")), f"duplicate id '{ident}'")
 
 
-def _references(spec: RoutingFile, file: str, option_ids: frozenset[str] | None) -> Iterator[Problem]:
+def _references(spec: RoutingFile, file: str, layouts: dict[str, frozenset[str]] | None) -> Iterator[Problem]:
+    option_ids = frozenset().union(*layouts.values()) if layouts is not None else None
     partners = [p.id for p in spec.partners]
     lines = [r.id for r in spec.referrals]
     yield from _duplicates(file, "partners", partners)
@@ -30,6 +31,19 @@ def _references(spec: RoutingFile, file: str, option_ids: frozenset[str] | None)
         if c.plan not in spec.plans:
             yield Problem(file, yaml_path(("campaigns", i, "plan")),
                           f"unknown plan '{c.plan}'; allowed: {', '.join(spec.plans)}")
+        if layouts is None:
+            continue
+        if c.menu not in layouts:
+            yield Problem(file, yaml_path(("campaigns", i, "menu")),
+                          f"unknown menu layout '{c.menu}'; allowed: {', '.join(layouts)}")
+        elif c.plan in spec.plans:
+            keys = layouts[c.menu]
+            for option in sorted(set(spec.plans[c.plan]) - keys):
+                yield Problem(file, yaml_path(("campaigns", i)), f"plan '{c.plan}' routes option '{option}', which "
+                              f"menu layout '{c.menu}' has no key for; allowed: {', '.join(sorted(keys))}")
+            if spec.general_option not in keys:
+                yield Problem(file, yaml_path(("campaigns", i, "menu")),
+                              f"menu layout '{c.menu}' has no key for the general option '{spec.general_option}'")
     for name, plan in spec.plans.items():
         if spec.general_option not in plan:
             yield Problem(file, yaml_path(("plans", name)), f"no plan for the general option '{spec.general_option}'")
@@ -154,15 +168,15 @@ def _apply_contacts(data: object, path: Path, partners_file: Path) -> object:
     return {**data, "partners": merged}
 
 
-def load_routing(path: Path = DEFAULT_FILE, option_ids: frozenset[str] | None = None,
+def load_routing(path: Path = DEFAULT_FILE, layouts: dict[str, frozenset[str]] | None = None,
                  partners_file: Path | None = None) -> Routing:
     """Read and validate a routing file (with production contacts merged from `partners_file`, when given);
-    with option_ids (from the menu), plan options must be menu options."""
+    with the menu's layouts (name -> option ids), each campaign's layout must exist and cover its plan."""
     data = read_yaml(path)
     if partners_file is not None:
         data = _apply_contacts(data, path, partners_file)
     spec = load_model(path, RoutingFile, data)
-    problems = list(_references(spec, str(path), option_ids))
+    problems = list(_references(spec, str(path), layouts))
     if problems:
         raise ConfigError(problems)
     routing = Routing(spec, str(path))

@@ -124,6 +124,7 @@ class Campaign(Strict):
     source: str = Field(min_length=1)
     checked: dt.date
     plan: str = "default"
+    menu: str = Field(default="default", description="the menu's key layout for this campaign")
     note: str | None = None
 
     @model_validator(mode="after")

@@ -178,3 +178,16 @@ def test_new_year_evening_offers_the_gender_line_past_midnight(make_app: AppFact
     result = call(make_app("2026-12-27T01:30:00+09:00"), ["4"])
     assert "性別の違和や同性愛に関して相談したい方は、4を押してください。" in result.heard()
     assert result.connected is not None and result.connected.target == "queue gender-niji"
+
+
+def test_trial_campaign_speaks_its_own_eight_options(make_app: AppFactory) -> None:
+    """In the July 2022 trial, key 3 was 死にたいほどつらい and key 9 the general line: the layout follows the campaign."""
+    result = call(make_app("2022-07-08T12:00:00+09:00"), ["3"])
+    heard = result.heard()
+    assert "死にたいほどつらい気持ちの方は、3を押してください。" in heard
+    assert "孤独や孤立に悩んでいる方は、9を押してください。" in heard
+    assert "もう一度お聞きになるときは、0を押してください。" in heard
+    assert len([h for h in heard if h.endswith(("を押してください。", "を おしてね。"))]) == 9  # 8 options + repeat
+    assert result.connected is not None and result.connected.target == "queue crisis-yorube"
+    general = call(make_app("2022-07-08T12:00:00+09:00"), ["9"])
+    assert general.connected is not None and general.connected.target == "queue general-tsunagari"

@@ -87,7 +87,7 @@ def test_coverage_table_and_chart(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_coverage_of_unknown_campaign(capsys: pytest.CaptureFixture[str]) -> None:
     """A mistyped campaign id is named with the known ones."""
     assert main(["coverage", "--campaign", "gw-2031"]) == 2
-    assert "no campaign 'gw-2031'; known: newyear-2022," in capsys.readouterr().err
+    assert "no campaign 'gw-2031'; known: trial-2022, newyear-2022," in capsys.readouterr().err
 
 
 def test_propose_prints_reviewable_config(capsys: pytest.CaptureFixture[str]) -> None:

@@ -148,7 +148,7 @@ def test_provisional_window_soon_is_a_warning() -> None:
     """Thirty days before a provisional window opens, the check asks for it to be confirmed."""
     soon = list(warnings(SHIPPED, "routing.yaml", at("2026-12-01T00:00:00+09:00")))
     assert [str(w) for w in soon] == [
-        "routing.yaml: campaigns[5]: warning: 'newyear-2026' is provisional and opens in 24 days "
+        "routing.yaml: campaigns[6]: warning: 'newyear-2026' is provisional and opens in 24 days "
         "(2026-12-25T09:00:00+09:00): confirm it against the announcement"]
     assert list(warnings(SHIPPED, "routing.yaml", at("2026-11-01T00:00:00+09:00"))) == []
 
@@ -157,3 +157,25 @@ def test_referral_set_speaks_the_options_own_lines_first() -> None:
     """At the end of the women's chain the caller hears DV相談プラス before the general line."""
     d = SHIPPED.decide(at("2025-05-03T03:00:00+09:00"), "women", 9)
     assert d.kind == "referrals" and [r.id for r in d.referrals] == ["dv-plus", "yorisoi"]
+
+
+def test_campaign_plan_must_fit_its_menu_layout(tmp_path: Path) -> None:
+    """A campaign whose plan routes an option its key layout has no key for is refused, naming both."""
+    from menus import load_menu
+
+    layouts = load_menu().layouts
+    data = base(general={"shifts": ALL_DAY}, suicidal={"shifts": ALL_DAY})
+    path = tmp_path / "routing.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_routing(path, layouts)
+    assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
+        "campaigns[0]: plan 'default' routes option 'suicidal', which menu layout 'default' has no key for; "
+        "allowed: disaster, foreign, gender, general, under18, women"]
+    data["campaigns"][0]["menu"] = "trial-2022"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert load_routing(path, layouts).window_at(at("2025-05-03T00:00:00+09:00")) is not None
+    data["campaigns"][0]["menu"] = "trial-2021"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown menu layout 'trial-2021'; allowed: default, trial-2022"):
+        load_routing(path, layouts)

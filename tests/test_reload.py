@@ -22,7 +22,7 @@ ROOT = Path(__file__).parents[1]
 OPEN = "2025-05-03T03:00:00+09:00"
 ADMIN = "admin-token-for-tests"
 WOMEN_TO_NIJI = ('      shifts: [{partner: sakura, from: "00:00", to: "24:00"}]\n      referrals: [dv-plus, yorisoi]\n'
-                 '    disaster:\n      shifts: [{partner: hinata, from: "00:00", to: "24:00"}]\n\n  # PROV')
+                 '    disaster:\n      shifts: [{partner: hinata, from: "00:00", to: "24:00"}]\n\n  # The July')
 
 
 def copies(tmp_path: Path) -> tuple[Path, Path]:

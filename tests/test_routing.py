@@ -135,16 +135,16 @@ def test_time_without_zone_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, shipped_with("opens: 2025-05-02T10:00:00+09:00", "opens: 2025-05-02T10:00:00"))
     with pytest.raises(ConfigError) as e:
         load_routing(path)
-    assert str(e.value).startswith(f"{path}: campaigns[3].opens: Input should have timezone info")
+    assert str(e.value).startswith(f"{path}: campaigns[4].opens: Input should have timezone info")
 
 
 def test_unknown_key_unknown_partner_and_overlap_are_reported(tmp_path: Path) -> None:
     """Several mistakes are reported together, each with its own path."""
     text = shipped_with("      shifts: [{partner: sakura, from: \"00:00\", to: \"24:00\"}]\n      referrals: [dv-plus, yorisoi]\n"
-                        "    disaster:\n      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # PROV",
+                        "    disaster:\n      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # The July",
                         "      shifts: [{partner: sakura, from: \"00:00\", to: \"24:00\"}]\n      overflow: [nobody]\n"
                         "      referrals: [dv-plus, yorisoi]\n    disaster:\n"
-                        "      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # PROV")
+                        "      shifts: [{partner: hinata, from: \"00:00\", to: \"24:00\"}]\n\n  # The July")
     text = text.replace("closes: 2024-01-04T09:00:00+09:00", "closes: 2024-05-03T09:00:00+09:00")
     text = text.replace("    ring_timeout: 25", "    ring_timeout: 25\n    colour: red")
     with pytest.raises(ConfigError) as e:
@@ -157,8 +157,8 @@ def test_unknown_key_unknown_partner_and_overlap_are_reported(tmp_path: Path) ->
     lines = [p.path + ": " + p.message for p in e.value.problems]
     assert lines == [
         "plans.default.women.overflow[0]: unknown partner id 'nobody'; allowed: tsunagari, aozora, kodomo, "
-        "worldbridge, niji, sakura, hinata, or option:<id>",
-        "campaigns[2].opens: window of 'gw-2024' overlaps 'newyear-2023' (which closes 2024-05-03T09:00:00+09:00)",
+        "worldbridge, niji, sakura, hinata, yorube, hinagiku, or option:<id>",
+        "campaigns[3].opens: window of 'gw-2024' overlaps 'newyear-2023' (which closes 2024-05-03T09:00:00+09:00)",
     ]
 
 
@@ -167,7 +167,7 @@ def test_window_ending_before_it_opens_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, shipped_with("closes: 2025-05-07T10:00:00+09:00", "closes: 2025-05-02T10:00:00+09:00"))
     with pytest.raises(ConfigError) as e:
         load_routing(path)
-    assert "campaigns[3]: Value error, 'closes' (2025-05-02T10:00:00+09:00) must be after 'opens'" in str(e.value)
+    assert "campaigns[4]: Value error, 'closes' (2025-05-02T10:00:00+09:00) must be after 'opens'" in str(e.value)
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
