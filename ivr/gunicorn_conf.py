@@ -11,10 +11,9 @@ from prometheus_client import multiprocess
 
 bind = os.environ.get("IVR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
-worker_class = "sync"
+worker_class = "sync"  # one request per connection (sync workers close it): each webhook stands alone
 timeout = 20  # Twilio gives up after 15 s; a worker stuck longer is replaced
 graceful_timeout = 20
-keepalive = 5  # behind a load balancer that reuses connections
 accesslog = None  # the app writes one canonical line per webhook, without caller data
 errorlog = "-"
 proc_name = "ivr-web"
