@@ -79,7 +79,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     when = (args.at or Clock().now()).astimezone(JST)
     print(f"Simulated call to {args.to} at {when:%Y-%m-%d %H:%M:%S} JST ({where})")
     standin = StandIn(transport, token, base, keys=keys, key_source=key_source, dial_status=args.dial_status,
-                      queue_result=args.queue_result, wait_rounds=args.wait_rounds, caller=args.caller,
+                      queue_result=args.queue_result, wait_rounds=args.wait_rounds,
+                      queue_position=args.queue_position, avg_queue_time=args.avg_queue_time, caller=args.caller,
                       called=args.to, printer=show)
     result = standin.call()
     if result.connected:
@@ -235,7 +236,10 @@ def parser() -> argparse.ArgumentParser:
                    help="DialCallStatus a <Dial> ends with: completed, busy, no-answer, failed, canceled")
     c.add_argument("--queue-result", default="bridged",
                    help="QueueResult an <Enqueue> ends with: bridged, hangup, queue-full, error, system-error")
-    c.add_argument("--wait-rounds", type=int, default=1, help="how many times the queue's waitUrl is played")
+    c.add_argument("--wait-rounds", type=int, nargs="+", default=[1], metavar="N",
+                   help="how many times each queue's waitUrl is played, queue by queue (the last repeats)")
+    c.add_argument("--queue-position", type=int, default=1, help="QueuePosition the waitUrl is told")
+    c.add_argument("--avg-queue-time", type=int, default=60, help="AvgQueueTime (seconds) the waitUrl is told")
     c.add_argument("--from", dest="caller", default="+819000000000", help="the caller's number ('anonymous' too)")
     c.add_argument("--to", default="+81120494949", help="the hotline number dialled")
     c.add_argument("--verbose", action="store_true", help="show the service's log lines too")

@@ -20,7 +20,8 @@ from routing.model import Referral
 UrlFor = Callable[..., str]
 ANSWERED = frozenset({"bridged", "redirected-from-bridged"})
 DIAL_ANSWERED = frozenset({"completed", "answered"})
-WAIT_PAUSE = 15  # seconds of quiet between wait messages; Twilio re-requests the waitUrl after it
+WAIT_ROUND = 20  # seconds of one wait round (words, then quiet); Twilio requests the waitUrl again after it
+HONEST_AVERAGE = (60, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
 
 
 @dataclass
@@ -187,7 +188,7 @@ class Flow:
         p = d.partner
         self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
         if p.kind == "queue":
-            r.enqueue(p.contact, wait_url=self.url("voice.wait", **params), wait_url_method="POST",
+            r.enqueue(p.contact, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
                       action=self.url("voice.queue_done", **params), method="POST")
         else:
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
@@ -196,10 +197,27 @@ class Flow:
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
                     record={"route": p.kind, "partner": p.id, "step": step})
 
-    def wait(self, option: str, lang: str) -> Step:
+    def wait(self, option: str, lang: str, partner: str, queue_time: int, position: int, average: int) -> Step:
+        """One round of waiting: where the caller is in line, an honest average when there is one, reassurance,
+        short pauses; past the partner's maximum wait, <Leave> so the action sends the caller down the chain."""
+        p = self.routing.partners.get(partner)
+        max_wait = p.max_wait if p else 300
         r = VoiceResponse()
-        self.speak(r, [self.menu.line(lang, "wait", option)])
-        r.pause(length=WAIT_PAUSE)
+        if queue_time >= max_wait:
+            r.leave()
+            return Step(r, "rollover", option, lang)
+        m = self.menu
+        lines = [m.line(lang, "wait", option)] if queue_time < WAIT_ROUND else []
+        if position > 0:
+            lines.append(m.line(lang, "wait_position", option, position=str(position)))
+        if HONEST_AVERAGE[0] <= average <= HONEST_AVERAGE[1]:
+            lines.append(m.line(lang, "wait_average", option, minutes=str(round(average / 60))))
+        self.speak(r, lines)
+        left = max_wait - queue_time  # the next request comes at the maximum wait, not a round later
+        first = max(1, min(WAIT_ROUND // 2, left // 2))
+        r.pause(length=first)
+        self.speak(r, [m.line(lang, "wait_short", option)])
+        r.pause(length=max(1, min(WAIT_ROUND // 2, left - first)))
         return Step(r, "wait", option, lang)
 
     def queue_done(self, instant: dt.datetime, result: str, option: str, lang: str, step: int) -> Step:

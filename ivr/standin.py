@@ -118,7 +118,8 @@ class OverHttp:
 class StandIn:
     def __init__(self, transport: Transport, auth_token: str, base_url: str, *,
                  keys: list[str] | None = None, key_source: Callable[[], str | None] | None = None,
-                 dial_status: str = "completed", queue_result: str = "bridged", wait_rounds: int = 1,
+                 dial_status: str = "completed", queue_result: str = "bridged", wait_rounds: int | list[int] = 1,
+                 queue_position: int = 1, avg_queue_time: int = 60,
                  caller: str = "+819000000000", called: str = "+81120494949",
                  printer: Callable[[Event], None] | None = None, extra: dict[str, str] | None = None,
                  max_requests: int = 60):
@@ -129,7 +130,9 @@ class StandIn:
         self.key_source = key_source
         self.dial_status = dial_status
         self.queue_result = queue_result
-        self.wait_rounds = wait_rounds
+        self.wait_rounds = [wait_rounds] if isinstance(wait_rounds, int) else list(wait_rounds) or [1]
+        self.queue_position = queue_position
+        self.avg_queue_time = avg_queue_time
         self.caller = caller
         self.called = called
         self.printer = printer
@@ -270,10 +273,13 @@ class StandIn:
         self._emit(result, Event("enqueue", target=queue))
         outcome = self.queue_result
         wait_url = verb.get("waitUrl")
-        for n in range(self.wait_rounds if wait_url else 0):
+        rounds = self.wait_rounds.pop(0) if len(self.wait_rounds) > 1 else self.wait_rounds[0]
+        waited = 0  # seconds in the queue: what the wait documents played (a spoken line counts as 3 s)
+        for n in range(rounds if wait_url else 0):
             doc = self.fetch(result, urllib.parse.urljoin(url, wait_url or ""), {
-                "QueuePosition": "1", "QueueSid": "QU" + "0" * 32, "QueueTime": str(n * 20),
-                "AvgQueueTime": "60", "CurrentQueueSize": "1", "MaxQueueSize": "100"})
+                "QueuePosition": str(self.queue_position), "QueueSid": "QU" + "0" * 32, "QueueTime": str(waited),
+                "AvgQueueTime": str(self.avg_queue_time), "CurrentQueueSize": str(self.queue_position),
+                "MaxQueueSize": "100"})
             if doc is None:
                 return None
             self._emit(result, Event("wait", text=f"round {n + 1} in {queue}"))
@@ -287,6 +293,7 @@ class StandIn:
                     outcome, left = "hangup", True
                     break
                 self.play(result, child)
+                waited += int(child.get("length", "1")) if child.tag == "Pause" else 3
             if left:
                 break
         if outcome in CONNECTED_QUEUE:
@@ -294,7 +301,7 @@ class StandIn:
         action = verb.get("action")
         if action:
             return urllib.parse.urljoin(url, action), {"QueueResult": outcome, "QueueSid": "QU" + "0" * 32,
-                                                        "QueueTime": str(20 * self.wait_rounds)}
+                                                        "QueueTime": str(waited)}
         return None
 
     def dial(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:

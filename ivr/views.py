@@ -52,7 +52,7 @@ def digits() -> str:
 
 def small_int(name: str, default: int, high: int) -> int:
     try:
-        return min(max(int(param(name, 4)), 0), high)
+        return min(max(int(param(name, 8)), 0), high)
     except ValueError:
         return default
 
@@ -152,7 +152,8 @@ def language() -> Response:
 
 @bp.route("/wait", methods=["POST", "GET"])
 def wait() -> Response:
-    return answer(flow().wait(option_param(), lang_param()))
+    return answer(flow().wait(option_param(), lang_param(), param("p"), small_int("QueueTime", 0, 86400),
+                              small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
 @bp.route("/queue-done", methods=["POST", "GET"])

@@ -16,14 +16,15 @@ HOME = "ja"
 
 # Every language speaks these once the caller is past the menu.
 CALL_KEYS = (
-    "connecting", "wait", "overflow", "all_busy", "referral", "repeat_referrals", "goodbye", "emergency_short",
+    "connecting", "wait", "wait_position", "wait_average", "wait_short", "overflow", "all_busy", "referral",
+    "repeat_referrals", "goodbye", "emergency_short",
     "closed", "next_open", "next_open_tentative", "next_unknown", "now_open_lines",
 )
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.
 HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "no_input", "to_general",
              "option_closed", "language_intro", "language_retry", "fallback")
 ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")
-FIELDS = {"key", "label", "name", "number", "when"}
+FIELDS = {"key", "label", "name", "number", "when", "position", "minutes"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ class Partner(Strict):
     queue: str | None = None
     number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     ring_timeout: int = Field(default=20, ge=5, le=60)
+    max_wait: int = Field(default=300, ge=30, le=3600, description="seconds in its queue before the caller rolls on")
     languages: list[str] = Field(default_factory=lambda: ["ja"], min_length=1)
     capacity: int | None = Field(default=None, ge=1, description="concurrent calls; none: no cap")
     hours: list[HoursRule] | None = Field(default=None, description="the partner's own hours; none: always")

@@ -88,9 +88,10 @@ def test_foreign_language_caller_hears_their_language(make_app: AppFactory) -> N
     """Key 3 then 2: the rest of the call is in Mandarin with a Mandarin voice."""
     result = call(make_app(OPEN), ["3", "2"])
     assert "需要中文服务，请按2。" in result.heard("cmn-CN")
-    assert result.heard("cmn-CN")[-3:] == ["我们将为您转接咨询员，请不要挂断。",
-                                          "咨询员正在接听其他来电。请不要挂断，我们会按顺序为您转接。",
-                                          "感谢您的来电。"]
+    heard = result.heard("cmn-CN")
+    assert heard[1:4] == ["我们将为您转接咨询员，请不要挂断。", "咨询员正在接听其他来电。请不要挂断，我们会按顺序为您转接。",
+                          "您现在排在第1位。"]
+    assert heard[-1] == "感谢您的来电。"
     assert {e.voice for e in result.of("say") if e.lang == "cmn-CN"} == {"Polly.Zhiyu-Neural"}
     assert result.connected is not None and result.connected.target == "queue foreign-worldbridge"
 
