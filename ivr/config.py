@@ -17,16 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from flask import Flask, request, url_for
+from flask import Flask, current_app, g, request, url_for
 
 from ivr.flow import Flow
+from ivr.logs import call_hash
 from ivr.settings import Settings
 from menus import Menu, load_menu
 from routing import ConfigError, Routing, load_routing
+from routing.model import Partner
 
 log = structlog.get_logger("ivr.config")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 NAMES = ("menu.yaml", "routing.yaml", "partners.yaml")
+
+
+def take_place(partner: Partner) -> bool:
+    """Hold a place for this call at a partner with a cap (shared across instances through Redis)."""
+    sid = g.get("sid")
+    if sid is None or partner.capacity is None:
+        return True
+    member = call_hash(current_app.extensions["ivr.settings"].hash_key, sid)
+    return bool(current_app.extensions["ivr.store"].take_place(partner.id, partner.capacity, member))
 
 
 def hotline_number() -> str | None:
@@ -56,7 +67,8 @@ def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None)
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
     files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
-    return Loaded(menu, routing, Flow(menu, routing, url_for, hotline_number), digest_of(files), tuple(files))
+    flow = Flow(menu, routing, url_for, hotline_number, take_place)
+    return Loaded(menu, routing, flow, digest_of(files), tuple(files))
 
 
 def changes(old: Loaded, new: Loaded) -> list[str]:

@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from menus import HOME, Line, Menu, Phone, spoken_when
 from routing import JST, Decision, Routing
-from routing.model import Referral
+from routing.model import Partner, Referral
 
 UrlFor = Callable[..., str]
 ANSWERED = frozenset({"bridged", "redirected-from-bridged"})
@@ -38,11 +38,13 @@ class Step:
 
 
 class Flow:
-    def __init__(self, menu: Menu, routing: Routing, url: UrlFor, line_number: Callable[[], str | None]):
+    def __init__(self, menu: Menu, routing: Routing, url: UrlFor, line_number: Callable[[], str | None],
+                 take_place: Callable[[Partner], bool] = lambda p: True):
         self.menu = menu
         self.routing = routing
         self.url = url
         self.line_number = line_number  # the hotline's own number, shown to partners instead of the caller's
+        self.take_place = take_place  # False when the partner is at its cap of concurrent calls
         self.general = menu.general
 
     # -- speaking ---------------------------------------------------------------------------------------------
@@ -172,6 +174,9 @@ class Flow:
     # -- routing to a person ----------------------------------------------------------------------------------
     def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
         d = self.routing.decide(instant, option, step)
+        while d.partner is not None and d.partner.capacity is not None and not self.take_place(d.partner):
+            step += 1  # at its cap: the next in the chain
+            d = self.routing.decide(instant, option, step)
         option = d.option
         if d.kind == "closed":  # the window closed while the caller was in the menu
             s = self.closed(instant, option, (lang,) if lang != HOME else (HOME, "en"))

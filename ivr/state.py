@@ -21,6 +21,24 @@ from ivr.settings import Settings
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
+LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
+
+# One call's place at a partner, counted across every web instance: a sorted set of call hashes scored by expiry
+# (Redis's own clock), so expired places drop out before the count and a lost callback cannot leak capacity.
+TAKE_PLACE = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
 
 
 def key(kind: str, ident: str) -> str:
@@ -40,6 +58,7 @@ class Store:
         self.metrics = metrics
         self._down_until = 0.0
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
+        self._take_place = client.register_script(TAKE_PLACE)
 
     @property
     def degraded(self) -> bool:
@@ -98,6 +117,30 @@ class Store:
             return False
         self._ok()
         return True
+
+    def take_place(self, partner: str, capacity: int, member: str) -> bool:
+        """A place for this call at the partner if it is under its cap. Without Redis caps are not enforced."""
+        if self.degraded:
+            return True
+        try:
+            taken = self._take_place(keys=[key("lease", partner)], args=[capacity, LEASE_TTL, member])
+        except redis.RedisError as e:
+            self._failed("take_place", e)
+            return True
+        self._ok()
+        return bool(taken)
+
+    def give_back(self, member: str, partners: list[str]) -> None:
+        """Release this call's places (the queue or dial action, or the status callback, whichever comes)."""
+        if not partners or self.degraded:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for p in partners:
+                pipe.zrem(key("lease", p), member)
+            pipe.execute()
+        except redis.RedisError as e:
+            self._failed("give_back", e)
 
     def ping(self) -> bool:
         try:

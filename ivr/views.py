@@ -156,8 +156,16 @@ def wait() -> Response:
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
+def give_back() -> None:
+    """This call no longer holds a place at any partner (it was answered, left the queue, or ended)."""
+    if g.sid:
+        capped = [p.id for p in flow().routing.partners.values() if p.capacity is not None]
+        ext("store").give_back(call_hash(ext("settings").hash_key, g.sid), capped)
+
+
 @bp.route("/queue-done", methods=["POST", "GET"])
 def queue_done() -> Response:
+    give_back()
     result = param("QueueResult").lower()
     step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
     return answer(step)
@@ -165,6 +173,7 @@ def queue_done() -> Response:
 
 @bp.route("/dial-done", methods=["POST", "GET"])
 def dial_done() -> Response:
+    give_back()
     status = param("DialCallStatus").lower()
     return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
 
@@ -174,6 +183,7 @@ def status() -> Response:
     call_status = param("CallStatus").lower()
     store = ext("store")
     if call_status in FINAL_STATUSES and g.sid:
+        give_back()
         rec = store.call(g.sid)
         store.enqueue(fold_call, {
             "call": call_hash(ext("settings").hash_key, g.sid),

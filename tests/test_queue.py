@@ -71,3 +71,63 @@ def test_wait_in_the_callers_language(make_app: AppFactory) -> None:
     result = call(make_app(OPEN), ["3", "3"], wait_rounds=2, avg_queue_time=180)
     assert "지금 1번째로 기다리고 계십니다." in result.heard("ko-KR")
     assert "최근 평균 대기 시간은 약 3분입니다." in result.heard("ko-KR")
+
+
+def capped_routing(tmp_path):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "routing" / "routing.yaml").read_text(encoding="utf-8")
+    assert "    queue: women-sakura\n" in text
+    path = tmp_path / "routing.yaml"
+    path.write_text(text.replace("    queue: women-sakura\n", "    queue: women-sakura\n    capacity: 1\n"),
+                    encoding="utf-8")
+    return str(path)
+
+
+def press(app, sid: str, digits: str) -> str:  # type: ignore[no-untyped-def]
+    """The queue (or number) the menu step sends this call to."""
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": sid, "Digits": digits, "To": "+81120494949"}
+    path = "/voice/menu?n=1"
+    sig = RequestValidator(TOKEN).compute_signature(BASE + path, params)
+    root = ET.fromstring(app.test_client().post(path, data=params, base_url=BASE,
+                                                headers={"X-Twilio-Signature": sig}).get_data())
+    target = root.find("Enqueue")
+    assert target is not None
+    return (target.text or "").strip()
+
+
+def post(app, path: str, params: dict[str, str]) -> int:  # type: ignore[no-untyped-def]
+    from twilio.request_validator import RequestValidator
+
+    sig = RequestValidator(TOKEN).compute_signature(BASE + path, params)
+    return app.test_client().post(path, data=params, base_url=BASE, headers={"X-Twilio-Signature": sig}).status_code
+
+
+def test_cap_is_shared_by_two_instances(make_app: AppFactory, tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    """With a cap of 1, a second caller on another web instance skips the busy partner; the place comes back."""
+    import redis
+
+    routing = capped_routing(tmp_path)
+    a, b = make_app(OPEN, IVR_ROUTING_FILE=routing), make_app(OPEN, IVR_ROUTING_FILE=routing)
+    first, second, third = "CA" + "1" * 32, "CA" + "2" * 32, "CA" + "3" * 32
+    assert press(a, first, "5") == "women-sakura"
+    assert press(b, second, "5") == "general-tsunagari"
+    client = redis.Redis.from_url(redis_url)
+    members = client.zrange("ivr:lease:sakura", 0, -1)
+    assert len(members) == 1 and first.encode() not in members[0]
+    assert 0 < client.ttl("ivr:lease:sakura") <= 90 * 60
+    assert post(a, "/voice/queue-done?o=women&l=ja&s=0", {"CallSid": first, "QueueResult": "bridged"}) == 200
+    assert client.zcard("ivr:lease:sakura") == 0
+    assert press(b, third, "5") == "women-sakura"
+    assert post(b, "/voice/status", {"CallSid": third, "CallStatus": "completed"}) == 204
+    assert client.zcard("ivr:lease:sakura") == 0
+
+
+def test_cap_is_not_enforced_without_redis(make_app: AppFactory, tmp_path, own_redis) -> None:  # type: ignore[no-untyped-def]
+    """With Redis down nobody can count places, so callers go through rather than being turned away."""
+    app = make_app(OPEN, IVR_ROUTING_FILE=capped_routing(tmp_path), REDIS_URL=own_redis.url)
+    own_redis.stop()
+    assert press(app, "CA" + "4" * 32, "5") == "women-sakura"
+    assert press(app, "CA" + "5" * 32, "5") == "women-sakura"
