@@ -19,7 +19,8 @@ from typing import Any
 import structlog
 from flask import Flask, current_app, g, request, url_for
 
-from ivr.flow import Flow
+from ivr import sms
+from ivr.flow import Adapters, Flow
 from ivr.logs import call_hash
 from ivr.settings import Settings
 from menus import Menu, load_menu
@@ -67,7 +68,7 @@ def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None)
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
     files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
-    flow = Flow(menu, routing, url_for, hotline_number, take_place)
+    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send))
     return Loaded(menu, routing, flow, digest_of(files), tuple(files))
 
 

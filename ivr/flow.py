@@ -24,6 +24,17 @@ WAIT_ROUND = 20  # seconds of one wait round (words, then quiet); Twilio request
 HONEST_AVERAGE = (60, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
 
 
+@dataclass(frozen=True)
+class Adapters:
+    """What the flow needs from the web side: URLs, the hotline's number, partner places, the SMS offer."""
+
+    url: UrlFor
+    line_number: Callable[[], str | None] = lambda: None  # shown to partners instead of the caller's number
+    take_place: Callable[[Partner], bool] = lambda p: True  # False when the partner is at its cap
+    sms_possible: Callable[[], bool] = lambda: False  # the caller's number is present, not withheld, and SMS is set up
+    send_sms: Callable[[str], bool] = lambda body: False  # queue one message to the caller
+
+
 @dataclass
 class Step:
     """A webhook's answer plus what the canonical log line and the metrics say about it."""
@@ -38,13 +49,11 @@ class Step:
 
 
 class Flow:
-    def __init__(self, menu: Menu, routing: Routing, url: UrlFor, line_number: Callable[[], str | None],
-                 take_place: Callable[[Partner], bool] = lambda p: True):
+    def __init__(self, menu: Menu, routing: Routing, adapters: Adapters):
         self.menu = menu
         self.routing = routing
-        self.url = url
-        self.line_number = line_number  # the hotline's own number, shown to partners instead of the caller's
-        self.take_place = take_place  # False when the partner is at its cap of concurrent calls
+        self.io = adapters
+        self.url = adapters.url
         self.general = menu.general
 
     # -- speaking ---------------------------------------------------------------------------------------------
@@ -174,7 +183,7 @@ class Flow:
     # -- routing to a person ----------------------------------------------------------------------------------
     def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
         d = self.routing.decide(instant, option, step)
-        while d.partner is not None and d.partner.capacity is not None and not self.take_place(d.partner):
+        while d.partner is not None and d.partner.capacity is not None and not self.io.take_place(d.partner):
             step += 1  # at its cap: the next in the chain
             d = self.routing.decide(instant, option, step)
         option = d.option
@@ -186,8 +195,7 @@ class Flow:
         self.speak(r, preface)
         params = {"o": option, "l": lang, "s": step}
         if d.partner is None:  # the chain is exhausted: referral lines open now
-            self.speak(r, [self.menu.line(lang, "all_busy", option), *self.referral_lines(lang, option, d.referrals)])
-            self._end(r, lang, option, d.referrals)
+            self._referral_menu(r, lang, option, d.referrals, step, 1, [self.menu.line(lang, "all_busy", option)])
             return Step(r, "referrals", option, lang, outcome="referral",
                         record={"route": "referrals", "step": step})
         p = d.partner
@@ -197,10 +205,47 @@ class Flow:
                       action=self.url("voice.queue_done", **params), method="POST")
         else:
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
-                          caller_id=self.line_number())
+                          caller_id=self.io.line_number())
             dial.number(p.contact)
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
                     record={"route": p.kind, "partner": p.id, "step": step})
+
+    def _referral_menu(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral], step: int,
+                       n: int, intro: Sequence[Line] = ()) -> None:
+        """The referral lines open now, then: 1 to hear them again, 2 to get them by SMS (when it can be sent)."""
+        lines = self.referral_lines(lang, option, referrals)
+        if not lines:
+            self.speak(r, intro)
+            self._end(r, lang, option, ())
+            return
+        keys = self.menu.line(lang, "referral_keys_sms" if self.io.sms_possible() else "referral_keys", option)
+        action = self.url("voice.referrals", o=option, l=lang, s=step, n=n)
+        g = r.gather(input="dtmf", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
+                     method="POST", action_on_empty_result=True)
+        self.speak(g, [*intro, *lines, keys])
+        r.redirect(action, method="POST")
+
+    def referrals(self, instant: dt.datetime, digits: str, option: str, lang: str, step: int, n: int) -> Step:
+        """The caller's answer at the end of the chain: hear the lines again, get them by SMS, or goodbye."""
+        campaign = self.routing.window_at(instant)
+        refs = self.routing.open_referrals(instant, option, campaign=campaign)
+        r = VoiceResponse()
+        m = self.menu
+        if digits == "1" and n < self.menu.spec.max_tries:
+            self._referral_menu(r, lang, option, refs, step, n + 1)
+            return Step(r, "referrals_again", option, lang)
+        if digits == "2" and refs and self.io.sms_possible():
+            body = "\n".join([m.line(lang, "sms_intro", option).text,
+                               *(f"{x.name if lang == HOME else x.name_en}: {x.number}" for x in refs),
+                               m.line(lang, "emergency_short", option).text])
+            sent = self.io.send_sms(body)
+            self.speak(r, [m.line(lang, "sms_sent" if sent else "sms_failed", option)])
+            self.speak(r, [m.line(lang, "emergency_short", option), m.line(lang, "goodbye", option)])
+            r.hangup()
+            return Step(r, "sms" if sent else "sms_failed", option, lang, record={"sms": int(sent)})
+        self.speak(r, [m.line(lang, "emergency_short", option), m.line(lang, "goodbye", option)])
+        r.hangup()
+        return Step(r, "goodbye", option, lang)
 
     def wait(self, option: str, lang: str, partner: str, queue_time: int, position: int, average: int) -> Step:
         """One round of waiting: where the caller is in line, an honest average when there is one, reassurance,
@@ -261,7 +306,7 @@ class Flow:
             r.enqueue(p.contact, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music
         else:
             r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
-                   caller_id=self.line_number()).number(p.contact)
+                   caller_id=self.io.line_number()).number(p.contact)
         return Step(r, f"fallback:{p.id}", self.general, HOME, outcome="fallback")
 
     def last_resort(self) -> str:

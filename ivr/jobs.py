@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 from rq import get_current_job
+from twilio.rest import Client
 
 from ivr.state import key
 
@@ -24,4 +28,33 @@ def fold_call(record: dict[str, str]) -> bool:
     pipe.hincrby(day, f"outcome:{record.get('outcome') or 'unknown'}", 1)
     pipe.expire(day, AGGREGATE_TTL)
     pipe.execute()
+    return True
+
+
+def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) -> Client:
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
+HTTP_CLIENT: Any = None  # tests put a recording client here; production uses twilio's own
+
+
+def send_referral_sms(data: dict[str, str]) -> bool:
+    """Send one SMS to the number that made this call, asked of Twilio now, used once and never stored or logged."""
+    from ivr.settings import load_settings
+    from ivr.sms import withheld
+
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("send_referral_sms runs as an RQ job")
+    settings = load_settings()
+    if not (settings.account_sid and settings.sms_from):
+        return False
+    once = key("sms", hashlib.sha256(data["call_sid"].encode()).hexdigest()[:16])
+    if not job.connection.set(once, 1, nx=True, ex=86400):
+        return False  # one message per call, even if the job is delivered twice
+    client = twilio_client(settings.account_sid, settings.auth_token, HTTP_CLIENT)
+    number = client.calls(data["call_sid"]).fetch()._from  # the library names the field `_from`
+    if not number or withheld(number):
+        return False
+    client.messages.create(to=number, from_=settings.sms_from, body=data["body"])
     return True

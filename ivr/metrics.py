@@ -7,7 +7,7 @@ import os
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
 
-ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "status", "fallback")
+ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
 REJECTIONS = ("unsigned", "forged")
 INPUT_PROBLEMS = ("wrong", "empty")

@@ -15,7 +15,7 @@ from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
 ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
             "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
-            "IVR_LOG_FORMAT", "IVR_CALL_TTL")
+            "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM")
 
 
 class SettingsError(Exception):
@@ -34,6 +34,8 @@ class Settings:
     partners_file: Path | None  # production contacts, outside the repository
     admin_token: str | None  # enables /admin/*; unset: the admin endpoints answer 404
     runtime_dir: Path | None  # where the last good config is kept for workers started by a reload
+    account_sid: str | None  # with the auth token, Twilio's REST API (SMS of referral lines)
+    sms_from: str | None  # the number or sender the SMS comes from; unset: SMS is not offered
     log_level: str
     log_format: str  # json, console, or auto (json when not on a terminal)
     call_ttl: int
@@ -73,6 +75,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         partners_file=Path(raw["IVR_PARTNERS_FILE"]) if raw.get("IVR_PARTNERS_FILE") else None,
         admin_token=(raw.get("IVR_ADMIN_TOKEN") or "").strip() or None,
         runtime_dir=Path(raw["IVR_RUNTIME_DIR"]) if raw.get("IVR_RUNTIME_DIR") else None,
+        account_sid=(raw.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
+        sms_from=(raw.get("IVR_SMS_FROM") or "").strip() or None,
         log_level=level,
         log_format=fmt,
         call_ttl=max(60, ttl),

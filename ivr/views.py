@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.flow import Flow, Step
 from ivr.jobs import fold_call
 from ivr.logs import call_hash
+from ivr.metrics import ENDPOINTS
 from ivr.state import valid_call_sid
 from routing import JST
 
@@ -103,7 +104,7 @@ def after(response: Response) -> Response:
         endpoint = (request.endpoint or "unknown").removeprefix("voice.")
         elapsed = time.perf_counter() - g.t0
         metrics = ext("metrics")
-        if endpoint in ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "status", "fallback"):
+        if endpoint in ENDPOINTS:
             metrics.latency.labels(endpoint).observe(elapsed)
         log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
                  decision=step.decision if step else None, status=response.status_code,
@@ -148,6 +149,12 @@ def menu() -> Response:
 @bp.route("/language", methods=["POST", "GET"])
 def language() -> Response:
     return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1))
+
+
+@bp.route("/referrals", methods=["POST", "GET"])
+def referrals() -> Response:
+    return answer(flow().referrals(g.instant, digits(), option_param(), lang_param(), small_int("s", 0, MAX_STEP),
+                                   small_int("n", 1, 9) or 1))
 
 
 @bp.route("/wait", methods=["POST", "GET"])
@@ -231,8 +238,7 @@ def on_error(err: Exception) -> Response | HTTPException:
         log.warning("webhook_unroutable", path=request.path, status=err.code)
     else:
         log.exception("webhook_failed", step=endpoint)
-        ext("metrics").errors.labels(endpoint if endpoint in ("incoming", "menu", "language", "wait", "queue_done",
-                                                               "dial_done", "status", "fallback") else "fallback").inc()
+        ext("metrics").errors.labels(endpoint if endpoint in ENDPOINTS else "fallback").inc()
     boot = ext("config").boot.flow
     try:
         instant = g.get("instant") or ext("clock").now()

@@ -17,7 +17,8 @@ HOME = "ja"
 # Every language speaks these once the caller is past the menu.
 CALL_KEYS = (
     "connecting", "wait", "wait_position", "wait_average", "wait_short", "overflow", "all_busy", "referral",
-    "repeat_referrals", "goodbye", "emergency_short",
+    "repeat_referrals", "referral_keys", "referral_keys_sms", "sms_intro", "sms_sent", "sms_failed", "goodbye",
+    "emergency_short",
     "closed", "next_open", "next_open_tentative", "next_unknown", "now_open_lines",
 )
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.

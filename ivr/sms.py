@@ -1,0 +1,30 @@
+"""Referral lines by SMS: offered only for a caller whose number is present and not withheld, with Twilio's REST
+API configured. The number is never passed on or kept: the job gets the CallSid and asks Twilio for it."""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app, g, request
+
+from ivr.jobs import send_referral_sms
+
+WITHHELD = frozenset({"", "anonymous", "restricted", "unknown", "unavailable", "private", "+266696687", "266696687",
+                      "+86282452253", "+8656696"})
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def withheld(number: str) -> bool:
+    return number.strip().lower() in WITHHELD or not E164.match(number.strip())
+
+
+def possible() -> bool:
+    settings = current_app.extensions["ivr.settings"]
+    if not (settings.account_sid and settings.sms_from and g.get("sid")):
+        return False
+    return not withheld(request.values.get("From") or "")
+
+
+def send(body: str) -> bool:
+    """Queue one SMS of `body` to this call's caller; False when it could not be queued."""
+    return bool(current_app.extensions["ivr.store"].enqueue(send_referral_sms, {"call_sid": g.sid, "body": body}))
