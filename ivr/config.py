@@ -42,9 +42,15 @@ def take_place(partner: Partner) -> bool:
 
 
 def hotline_number() -> str | None:
-    """The number the caller dialled (Twilio's To): a <Dial> shows it to the partner, never the caller's own."""
+    """The number a <Dial> shows the partner: the one the caller dialled (Twilio's To), else IVR_CALLER_ID.
+    Never the caller's own: without either, Twilio would show it, so that is logged."""
     called = (request.values.get("To") or "").strip()
-    return called if E164.match(called) else None
+    if E164.match(called):
+        return called
+    fixed = current_app.extensions["ivr.settings"].caller_id
+    if fixed is None:
+        log.warning("dial_without_caller_id", detail="set IVR_CALLER_ID to the hotline's number")
+    return fixed
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,18 @@ class Loaded:
 
 
 def digest_of(files: list[Path]) -> str:
+    """A content hash by role (menu, routing, partners), whatever the files are called."""
     h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for role, f in zip(NAMES, files, strict=False):
+        h.update(role.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def problems_of(err: Exception) -> list[str]:
+    """What to tell an operator about a config that did not load: the file's problems, or the error itself."""
+    if isinstance(err, ConfigError):
+        return [str(p) for p in err.problems]
+    return [f"{type(err).__name__}: {err}"]
 
 
 def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None) -> Loaded:
@@ -138,12 +152,14 @@ class LastGood:
         tmp.symlink_to(target.name)
         tmp.replace(self.dir / "last-good")
 
-    def claim_audit(self, digest: str) -> bool:
-        """True for the one process that should write the audit line for this config (workers share the dir)."""
+    def claim_audit(self, event: str) -> bool:
+        """True for the one process that should write the audit line for this event (workers share the dir)."""
         if self.dir is None:
             return True
+        link = self.dir / "last-good"
+        stamp = link.lstat().st_mtime_ns if link.is_symlink() else 0  # changes with every good config saved
         try:
-            fd = os.open(self.dir / f"audited-{digest}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(self.dir / f"audited-{event}-{stamp}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             return False
         os.close(fd)
@@ -167,16 +183,19 @@ class ConfigHolder:
         previous = self.last_good.files()
         try:
             loaded = load(*self._files())
-        except ConfigError as e:
+        except Exception as e:  # any failure: a worker must never fail to boot while a good config exists
             if previous is None:
                 raise  # nothing good to fall back to: the service must not start
-            log.error("config_rejected", problems=[str(p) for p in e.problems], serving="last good config")
+            log.error("config_rejected", problems=problems_of(e), serving="last good config")
             self._count("rejected")
             return load(*previous)
         if previous is not None and self.last_good.digest() != loaded.digest:
-            old = load(*previous)
+            try:
+                old: Loaded | None = load(*previous)
+            except Exception:  # a last good copy from an older release: the change is still applied
+                old = None
             self._applied(old, loaded)
-        elif self.last_good.claim_audit(loaded.digest):
+        elif self.last_good.claim_audit(f"loaded-{loaded.digest}"):
             log.info("config_loaded", hash=loaded.digest, files=[str(f) for f in loaded.files])
         self.last_good.save(loaded)
         return loaded
@@ -186,17 +205,18 @@ class ConfigHolder:
             self.metrics.reloads.labels(result).inc()
             self.metrics.config_rejected.set(1 if result == "rejected" else 0)
 
-    def _applied(self, old: Loaded, new: Loaded) -> None:
+    def _applied(self, old: Loaded | None, new: Loaded) -> None:
         self._count("applied")
-        if self.last_good.claim_audit(new.digest):
-            log.info("config_applied", hash=new.digest, previous=old.digest, changes=changes(old, new))
+        if self.last_good.claim_audit(f"applied-{old.digest if old else 'unknown'}-{new.digest}"):
+            log.info("config_applied", hash=new.digest, previous=old.digest if old else None,
+                     changes=changes(old, new) if old else ["everything (the previous config could not be read)"])
 
     def reload(self) -> tuple[str, Loaded, list[str]]:
         """Re-read and validate; returns (applied | unchanged | rejected, the config now serving, details)."""
         try:
             loaded = load(*self._files())
-        except ConfigError as e:
-            problems = [str(p) for p in e.problems]
+        except Exception as e:
+            problems = problems_of(e)
             log.error("config_rejected", problems=problems, serving=self.current.digest)
             self._count("rejected")
             return "rejected", self.current, problems

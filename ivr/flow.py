@@ -293,21 +293,18 @@ class Flow:
 
     def fallback(self, instant: dt.datetime) -> Step:
         """Twilio's fallback URL: straight to the general line, or the closed message, from boot-time config."""
-        d = self.routing.decide(instant, self.general, 0)
-        if d.kind == "closed":
+        if self.routing.window_at(instant) is None:
             return self.closed(instant, self.general, (HOME, "en"))
-        p = self.routing.general_target(instant)
-        if p is None:
-            return self.route(instant, self.general, HOME, 0)
+        step = self.route(instant, self.general, HOME, 0, preface=[self.menu.line(HOME, "fallback")])
+        step.decision, step.outcome = f"fallback:{step.decision}", "fallback"
+        return step
+
+    def wait_safe(self) -> str:
+        """A wait round that needs nothing but the boot config: for when building the real one failed."""
         r = VoiceResponse()
-        self.speak(r, [self.menu.line(HOME, "fallback")])
-        params = {"o": self.general, "l": HOME, "s": 0}
-        if p.kind == "queue":
-            r.enqueue(p.contact, action=self.url("voice.queue_done", **params), method="POST")  # Twilio's hold music
-        else:
-            r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
-                   caller_id=self.io.line_number()).number(p.contact)
-        return Step(r, f"fallback:{p.id}", self.general, HOME, outcome="fallback")
+        self.speak(r, [self.menu.line(HOME, "wait")])
+        r.pause(length=WAIT_ROUND // 2)
+        return str(r)
 
     def last_resort(self) -> str:
         """TwiML for when even the fallback failed: a 24-hour line and the emergency numbers, never silence."""

@@ -46,9 +46,11 @@ def param(name: str, limit: int = 64) -> str:
 
 
 def digits() -> str:
+    """The one key pressed: '' for none, '?' for anything that is not a single key."""
     value = param("Digits", 16)
-    return value if value and all(c in "0123456789*#" for c in value) and len(value) == 1 else (
-        "" if not value else "?")
+    if not value:
+        return ""
+    return value if len(value) == 1 and value in "0123456789*#" else "?"
 
 
 def small_int(name: str, default: int, high: int) -> int:
@@ -75,25 +77,30 @@ def public_url() -> str:
     return f"{base}{request.path}" + (f"?{qs}" if qs else "")
 
 
+def forbidden(reason: str) -> Response:
+    ext("metrics").rejected.labels(reason).inc()
+    log.warning("webhook_rejected", reason=reason, path=request.path)
+    return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n", 403, mimetype="text/plain")
+
+
 def before() -> Response | None:
     g.t0 = time.perf_counter()
     if not request.path.startswith(PROTECTED):
         return None
     structlog.contextvars.clear_contextvars()
-    sid = valid_call_sid(request.values.get("CallSid"))
-    g.sid = sid
-    structlog.contextvars.bind_contextvars(call=call_hash(ext("settings").hash_key, sid))
+    g.sid = None
     signature = request.headers.get("X-Twilio-Signature", "")
-    reason = None
-    if not signature:
-        reason = "unsigned"
-    elif not ext("validator").validate(public_url(), request.form, signature):
-        reason = "forged"
-    if reason:
-        ext("metrics").rejected.labels(reason).inc()
-        log.warning("webhook_rejected", reason=reason, path=request.path)
-        return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n", 403,
-                        mimetype="text/plain")
+    if not signature:  # refused before any of the body is read
+        return forbidden("unsigned")
+    try:
+        signed = ext("validator").validate(public_url(), request.form, signature)
+    except HTTPException:  # a body too large or malformed to read cannot carry a valid signature
+        signed = False
+    if not signed:
+        return forbidden("forged")
+    g.verified = True
+    g.sid = valid_call_sid(request.values.get("CallSid"))
+    structlog.contextvars.bind_contextvars(call=call_hash(ext("settings").hash_key, g.sid))
     g.instant = ext("clock").now()
     return None
 
@@ -233,6 +240,8 @@ def on_error(err: Exception) -> Response | HTTPException:
             return err
         log.exception("request_failed", path=request.path)
         return Response("internal error\n", 500, mimetype="text/plain")
+    if not g.get("verified"):  # never answer an unverified request with TwiML or anything from the config
+        return forbidden("forged")
     endpoint = (request.endpoint or "unknown").removeprefix("voice.")
     if isinstance(err, HTTPException):
         log.warning("webhook_unroutable", path=request.path, status=err.code)
@@ -240,6 +249,8 @@ def on_error(err: Exception) -> Response | HTTPException:
         log.exception("webhook_failed", step=endpoint)
         ext("metrics").errors.labels(endpoint if endpoint in ENDPOINTS else "fallback").inc()
     boot = ext("config").boot.flow
+    if endpoint == "wait":  # a waitUrl may only play, pause or leave: keep the caller in line
+        return twiml(boot.wait_safe())
     try:
         instant = g.get("instant") or ext("clock").now()
         return answer(boot.fallback(instant))

@@ -26,6 +26,12 @@ HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "
              "option_closed", "language_intro", "language_retry", "fallback")
 ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")
 FIELDS = {"key", "label", "name", "number", "when", "position", "minutes"}
+# The placeholders each prompt takes, all of them required; a prompt not listed takes none.
+PROMPT_FIELDS = {
+    "option_line": {"label", "key"}, "repeat_line": {"key"}, "announce": {"key"}, "foreign_hint": {"key"},
+    "referral": {"name", "number"}, "next_open": {"when"}, "next_open_tentative": {"when"},
+    "wait_position": {"position"}, "wait_average": {"minutes"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +121,19 @@ def _check(spec: MenuFile, file: str) -> list[Problem]:
             problems.append(Problem(file, yaml_path(("prompts", lang)),
                                     f"not a configured language; allowed: {', '.join(spec.languages)}"))
         for key, text in table.items():
-            used = {f for _, f, _, _ in string.Formatter().parse(text) if f}
-            if used - FIELDS:
-                problems.append(Problem(file, yaml_path(("prompts", lang, key)),
-                                        f"unknown placeholder {sorted(used - FIELDS)}; allowed: {sorted(FIELDS)}"))
+            at = yaml_path(("prompts", lang, key))
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as e:
+                problems.append(Problem(file, at, f"broken placeholder ({e}); write {{name}}, and {{{{ for a brace"))
+                continue
+            base, variant, _ = key.partition("@")
+            want = PROMPT_FIELDS.get(base, set())
+            must = want - {"label"} if variant else want  # an option's own wording may leave out its label
+            if not must <= used <= want:
+                problems.append(Problem(file, at, f"placeholders {sorted(used)}; this prompt takes "
+                                        f"{sorted(want) if want else 'none'}"
+                                        + (f", needs {sorted(must)}" if must != want else "")))
     return problems
 
 

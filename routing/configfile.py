@@ -71,6 +71,8 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([Problem(str(path), "", f"cannot read the file: {e.strerror or e}")]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([Problem(str(path), f"byte {e.start}", "not UTF-8 text; save the file as UTF-8")]) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -83,6 +83,5 @@ def test_duplicate_key_and_unknown_placeholder_are_errors(tmp_path: Path) -> Non
         load_menu(path)
     assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
         "options[5].key: key '5' is used twice",
-        "prompts.en.goodbye: unknown placeholder ['caller']; allowed: ['key', 'label', 'minutes', 'name', 'number', "
-        "'position', 'when']",
+        "prompts.en.goodbye: placeholders ['caller']; this prompt takes none",
     ]
