@@ -111,7 +111,7 @@ def segments(routing: Routing, opens: dt.datetime, closes: dt.datetime) -> Itera
             t = day + dt.timedelta(minutes=m)
             if opens < t < closes:
                 points.add(t)
-        day = (day + dt.timedelta(days=1, hours=3)).replace(hour=0)
+        day += dt.timedelta(days=1)  # JST has no daylight saving: a day is always 24 hours
     ordered = sorted(points)
     yield from itertools.pairwise(ordered)
 

@@ -21,7 +21,8 @@ from tests.support import CALLER, TOKEN, free_port
 def server(redis_url: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_LOG_FORMAT": "json"}
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "IVR_LOG_FORMAT": "json"}
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers", "2"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

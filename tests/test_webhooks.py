@@ -56,7 +56,7 @@ def test_signed_request_is_answered(make_app: AppFactory) -> None:
 
 
 def test_reference_signature_vector() -> None:
-    """The stand-in signs exactly as Twilio does (the published test vector)."""
+    """The signing code the app and the stand-in share computes Twilio's published test vector."""
     params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309",
               "To": "+18005551212"}
     sig = RequestValidator("12345").compute_signature("https://mycompany.com/myapp.php?foo=1&bar=2", params)
