@@ -136,7 +136,10 @@ class LastGood:
         return os.readlink(link).removeprefix("good-") if link.is_symlink() else None
 
     def save(self, loaded: Loaded) -> None:
-        if self.dir is None or self.digest() == loaded.digest:
+        if self.dir is None:
+            return
+        if self.digest() == loaded.digest:  # unchanged: mark the reload as taken all the same
+            os.utime(self.dir / "last-good", follow_symlinks=False)
             return
         target = self.dir / f"good-{loaded.digest}"
         if not target.exists():
@@ -151,6 +154,15 @@ class LastGood:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(target.name)
         tmp.replace(self.dir / "last-good")
+
+    def reload_requested(self) -> bool:
+        """A reload was asked for (SIGHUP) after the last good config was saved: the files on disk are wanted."""
+        if self.dir is None:
+            return True
+        marker, link = self.dir / "reload-requested", self.dir / "last-good"
+        if not link.is_symlink():
+            return True
+        return marker.exists() and marker.stat().st_mtime_ns > link.lstat().st_mtime_ns
 
     def claim_audit(self, event: str) -> bool:
         """True for the one process that should write the audit line for this event (workers share the dir)."""
@@ -181,6 +193,12 @@ class ConfigHolder:
 
     def _boot(self) -> Loaded:
         previous = self.last_good.files()
+        if previous is not None and not self.last_good.reload_requested():
+            # A worker restarted for another reason (timeout, memory): serve what the other workers serve.
+            try:
+                return load(*previous)
+            except Exception:
+                log.exception("last_good_unreadable")
         try:
             loaded = load(*self._files())
         except Exception as e:  # any failure: a worker must never fail to boot while a good config exists
@@ -227,6 +245,14 @@ class ConfigHolder:
         self._applied(old, loaded)
         self.last_good.save(loaded)
         return "applied", loaded, changes(old, loaded)
+
+
+def request_reload(runtime_dir: Path) -> None:
+    """Mark that the files on disk should be taken: workers started from now on load them (gunicorn's on_reload)."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    marker = runtime_dir / "reload-requested"
+    marker.touch()
+    os.utime(marker)  # a fresh mtime even when the file already existed
 
 
 def init_app(app: Flask) -> None:

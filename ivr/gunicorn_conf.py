@@ -28,6 +28,17 @@ def on_starting(server):
             os.makedirs(path, exist_ok=True)
 
 
+def on_reload(server):
+    # SIGHUP: the workers about to start take the config files as they are now (or keep the last good ones).
+    path = os.environ.get("IVR_RUNTIME_DIR")
+    if path:
+        from pathlib import Path
+
+        from ivr.config import request_reload
+
+        request_reload(Path(path))
+
+
 def post_fork(server, worker):
     # Lets /admin/reload ask the master to restart every worker with the new config.
     os.environ["IVR_GUNICORN_MASTER"] = str(server.pid)

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
+from ivr.config import request_reload
 from menus import load_menu
 from routing import ConfigError
 from tests.support import BASE, TOKEN, AppFactory, call
@@ -62,6 +63,7 @@ def test_worker_boots_on_last_good_when_a_file_is_not_utf8(make_app: AppFactory,
     settings = {"IVR_MENU_FILE": str(menu), "IVR_RUNTIME_DIR": str(tmp_path / "runtime")}
     make_app(OPEN, **settings)
     menu.write_bytes(b"\xff\xfe broken")
+    request_reload(tmp_path / "runtime")
     app = make_app(OPEN, **settings)
     assert call(app, ["1"]).connected.target == "queue general-tsunagari"  # type: ignore[union-attr]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from ivr.config import request_reload
 from ivr.standin import OverHttp, StandIn
 from routing import ConfigError
 from tests.support import TOKEN, AppFactory, call, free_port
@@ -105,6 +106,7 @@ def test_worker_started_on_broken_files_serves_the_last_good(make_app: AppFactor
                 "IVR_RUNTIME_DIR": str(tmp_path / "runtime")}
     make_app(OPEN, **settings)
     routing.write_text("not: [valid\n", encoding="utf-8")
+    request_reload(tmp_path / "runtime")  # what gunicorn's on_reload does on SIGHUP
     with capture_logs() as logs:
         app = make_app(OPEN, **settings)
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["config_rejected"]
@@ -200,3 +202,29 @@ def test_sighup_under_gunicorn(redis_url: str, tmp_path: Path) -> None:
     events = (tmp_path / "server.log").read_text()
     assert events.count('"event": "config_rejected"') == 1
     assert events.count('"event": "config_applied"') == 1
+
+
+def test_a_restarted_worker_serves_what_the_others_serve(make_app: AppFactory, tmp_path: Path) -> None:
+    """A worker restarted without a reload (timeout, memory) ignores unreloaded edits until SIGHUP asks for them."""
+    menu, routing = copies(tmp_path)
+    settings = {"IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing),
+                "IVR_RUNTIME_DIR": str(tmp_path / "runtime")}
+    make_app(OPEN, **settings)
+    women_to_niji(routing)
+    restarted = make_app(OPEN, **settings)
+    assert call(restarted, ["5"]).connected.target == "queue women-sakura"  # type: ignore[union-attr]
+    request_reload(tmp_path / "runtime")
+    reloaded = make_app(OPEN, **settings)
+    assert call(reloaded, ["5"]).connected.target == "queue gender-niji"  # type: ignore[union-attr]
+
+
+def test_an_unchanged_reload_is_taken(make_app: AppFactory, tmp_path: Path) -> None:
+    """After a SIGHUP with nothing changed, a later restart still does not pick up unreloaded edits."""
+    menu, routing = copies(tmp_path)
+    settings = {"IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing),
+                "IVR_RUNTIME_DIR": str(tmp_path / "runtime")}
+    make_app(OPEN, **settings)
+    request_reload(tmp_path / "runtime")
+    make_app(OPEN, **settings)
+    women_to_niji(routing)
+    assert call(make_app(OPEN, **settings), ["5"]).connected.target == "queue women-sakura"  # type: ignore[union-attr]
