@@ -82,7 +82,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                       queue_result=args.queue_result, wait_rounds=args.wait_rounds,
                       queue_position=args.queue_position, avg_queue_time=args.avg_queue_time, caller=args.caller,
                       called=args.to, printer=show)
-    result = standin.call()
+    result = standin.call("/counselor/incoming" if args.counselor else "/voice/incoming")
     if result.connected:
         print(f"=> The caller reached a person: {result.connected.target} ({result.connected.result}).")
     elif result.stranded:
@@ -243,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--from", dest="caller", default="+819000000000", help="the caller's number ('anonymous' too)")
     c.add_argument("--to", default="+81120494949", help="the hotline number dialled")
     c.add_argument("--verbose", action="store_true", help="show the service's log lines too")
+    c.add_argument("--counselor", action="store_true",
+                   help="call the counsellors' line (/counselor/incoming) instead; --from is the counsellor's phone")
     c.set_defaults(func=cmd_call)
 
     cfg = sub.add_parser("config", help="configuration tools")

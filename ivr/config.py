@@ -41,6 +41,10 @@ def take_place(partner: Partner) -> bool:
     return bool(current_app.extensions["ivr.store"].take_place(partner.id, partner.capacity, member))
 
 
+def joined(queue: str) -> None:
+    current_app.extensions["ivr.store"].joined(queue, g.get("sid"))
+
+
 def hotline_number() -> str | None:
     """The number a <Dial> shows the partner: the one the caller dialled (Twilio's To), else IVR_CALLER_ID.
     Never the caller's own: without either, Twilio would show it, so that is logged."""
@@ -82,7 +86,7 @@ def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None)
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
     files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
-    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send))
+    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send, joined))
     return Loaded(menu, routing, flow, digest_of(files), tuple(files))
 
 

@@ -15,6 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from menus import HOME, Line, Menu, Phone, spoken_when
 from routing import JST, Decision, Routing
+from routing.decide import URGENT
 from routing.model import Partner, Referral
 
 UrlFor = Callable[..., str]
@@ -33,6 +34,7 @@ class Adapters:
     take_place: Callable[[Partner], bool] = lambda p: True  # False when the partner is at its cap
     sms_possible: Callable[[], bool] = lambda: False  # the caller's number is present, not withheld, and SMS is set up
     send_sms: Callable[[str], bool] = lambda body: False  # queue one message to the caller
+    joined: Callable[[str], None] = lambda queue: None  # the caller now waits in this queue
 
 
 @dataclass
@@ -201,14 +203,17 @@ class Flow:
         p = d.partner
         self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
         if p.kind == "queue":
-            r.enqueue(p.contact, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
-                      action=self.url("voice.queue_done", **params), method="POST")
+            queue = p.contact + (URGENT if d.urgent else "")
+            r.enqueue(queue, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
+                      action=self.url("voice.queue_done", q=queue, **params), method="POST")
+            self.io.joined(queue)
         else:
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
                           caller_id=self.io.line_number())
             dial.number(p.contact)
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
-                    record={"route": p.kind, "partner": p.id, "step": step})
+                    record={"route": p.kind, "partner": p.id, "step": step,
+                            "queue": p.contact + (URGENT if d.urgent else "") if p.kind == "queue" else ""})
 
     def _referral_menu(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral], step: int,
                        n: int, intro: Sequence[Line] = ()) -> None:

@@ -41,6 +41,10 @@ class Metrics:
                                registry=r)
         self.config_rejected = Gauge("ivr_config_rejected", "1 while the files on disk failed validation and the "
                                      "last good config is serving", registry=r, multiprocess_mode="livemax")
+        self.counsellor_logins = Counter("ivr_counsellor_logins_total", "Counsellor line logins, by result",
+                                         ["result"], registry=r)
+        for result in ("ok", "wrong_pin", "locked", "unknown_number"):
+            self.counsellor_logins.labels(result)
         for result in RELOAD_RESULTS:
             self.reloads.labels(result)
         for w in ("open", "closed"):

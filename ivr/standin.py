@@ -36,6 +36,8 @@ class Event:
     def __str__(self) -> str:
         if self.kind == "say":
             return f"  [say {self.lang}] {self.text}"
+        if self.kind == "other":
+            return f"  [the other party hears, {self.lang}] {self.text}"
         if self.kind == "key":
             return f"  [key] caller presses {self.text}"
         if self.kind == "silence":
@@ -307,9 +309,19 @@ class StandIn:
     def dial(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
         targets = [(c.text or "").strip() for c in verb] or [(verb.text or "").strip()]
         target = ", ".join(targets)
+        queues = [c for c in verb if c.tag == "Queue"]
         self._emit(result, Event("dial", target=target, result=self.dial_status))
         if self.dial_status in CONNECTED_DIAL:
-            self._emit(result, Event("connected", target=f"phone {target}", result=self.dial_status))
+            for q in queues:  # the dequeued caller hears the Queue url's document before the bridge
+                if q.get("url"):
+                    doc = self.fetch(result, urllib.parse.urljoin(url, q.get("url", "")), {
+                        "QueueSid": "QU" + "0" * 32, "QueueTime": "120", "DequeingCallSid": result.call_sid})
+                    for child in doc if doc is not None else []:
+                        if child.tag == "Say":
+                            self._emit(result, Event("other", text="".join(child.itertext()).strip(),
+                                                     lang=child.get("language", "")))
+            kind = "queue" if queues else "phone"
+            self._emit(result, Event("connected", target=f"{kind} {target}", result=self.dial_status))
         action = verb.get("action")
         if action:
             return urllib.parse.urljoin(url, action), {"DialCallStatus": self.dial_status,

@@ -142,6 +142,44 @@ class Store:
         except redis.RedisError as e:
             self._failed("give_back", e)
 
+    def joined(self, queue: str, call_sid: str | None) -> None:
+        """Note that this call waits in the queue (by CallSid, in time order), so a counsellor hears who is next."""
+        sid = valid_call_sid(call_sid)
+        if sid is None or self.degraded:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(key("waiting", queue), {sid: time.time()}, nx=True)
+            pipe.expire(key("waiting", queue), self.ttl)
+            pipe.execute()
+        except redis.RedisError as e:
+            self._failed("joined", e)
+
+    def left(self, queue: str, call_sid: str | None) -> None:
+        sid = valid_call_sid(call_sid)
+        if sid is None or not queue or self.degraded:
+            return
+        try:
+            self.client.zrem(key("waiting", queue), sid)
+        except redis.RedisError as e:
+            self._failed("left", e)
+
+    def next_waiting(self, queue: str) -> tuple[dict[str, str], float] | None:
+        """The record of the call waiting longest in this queue, and how long it has waited; None when unknown."""
+        if self.degraded:
+            return None
+        try:
+            self.client.zremrangebyscore(key("waiting", queue), "-inf", time.time() - self.ttl)
+            head: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
+                key("waiting", queue), 0, 0, withscores=True)
+        except redis.RedisError as e:
+            self._failed("next_waiting", e)
+            return None
+        if not head:
+            return None
+        sid, since = head[0]
+        return self.call(sid.decode()), max(0.0, time.time() - since)
+
     def ping(self) -> bool:
         try:
             self.client.ping()

@@ -23,7 +23,7 @@ from routing import JST
 
 log = structlog.get_logger("ivr.webhook")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-PROTECTED = ("/voice/",)
+PROTECTED = ("/voice/", "/counselor/")
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 MAX_STEP = 20
 
@@ -180,6 +180,7 @@ def give_back() -> None:
 @bp.route("/queue-done", methods=["POST", "GET"])
 def queue_done() -> Response:
     give_back()
+    ext("store").left(param("q"), g.sid)
     result = param("QueueResult").lower()
     step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
     return answer(step)
@@ -199,6 +200,7 @@ def status() -> Response:
     if call_status in FINAL_STATUSES and g.sid:
         give_back()
         rec = store.call(g.sid)
+        store.left(rec.get("queue", ""), g.sid)
         store.enqueue(fold_call, {
             "call": call_hash(ext("settings").hash_key, g.sid),
             "campaign": rec.get("campaign", ""),
@@ -243,6 +245,13 @@ def on_error(err: Exception) -> Response | HTTPException:
     if not g.get("verified"):  # never answer an unverified request with TwiML or anything from the config
         return forbidden("forged")
     endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+    if request.path.startswith("/counselor/"):  # a counsellor is told and the line ends; no caller is on it
+        log.exception("counsellor_step_failed", path=request.path)
+        r = VoiceResponse()
+        boot = ext("config").boot.flow
+        boot.speak(r, [boot.menu.line("ja", "counsellor_bye")])
+        r.hangup()
+        return twiml(str(r))
     if isinstance(err, HTTPException):
         log.warning("webhook_unroutable", path=request.path, status=err.code)
     else:
@@ -293,6 +302,9 @@ def init_app(app: Flask) -> None:
     app.after_request(after)
     app.register_blueprint(bp)
     app.register_blueprint(admin)
+    from ivr import counselor
+
+    app.register_blueprint(counselor.bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.register_error_handler(Exception, on_error)

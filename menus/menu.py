@@ -17,20 +17,23 @@ HOME = "ja"
 # Every language speaks these once the caller is past the menu.
 CALL_KEYS = (
     "connecting", "wait", "wait_position", "wait_average", "wait_short", "overflow", "all_busy", "referral",
-    "repeat_referrals", "referral_keys", "referral_keys_sms", "sms_intro", "sms_sent", "sms_failed", "goodbye",
-    "emergency_short",
+    "connected_now", "repeat_referrals", "referral_keys", "referral_keys_sms", "sms_intro", "sms_sent", "sms_failed",
+    "goodbye", "emergency_short",
     "closed", "next_open", "next_open_tentative", "next_unknown", "now_open_lines",
 )
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.
 HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "no_input", "to_general",
-             "option_closed", "language_intro", "language_retry", "fallback")
+             "option_closed", "language_intro", "language_retry", "fallback", "counsellor_unknown", "counsellor_pin",
+             "counsellor_pin_wrong", "counsellor_locked", "counsellor_whisper", "counsellor_whisper_unknown",
+             "counsellor_none_waiting", "counsellor_next", "counsellor_bye")
 ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")
-FIELDS = {"key", "label", "name", "number", "when", "position", "minutes"}
+FIELDS = {"key", "label", "name", "number", "when", "position", "minutes", "language"}
 # The placeholders each prompt takes, all of them required; a prompt not listed takes none.
 PROMPT_FIELDS = {
     "option_line": {"label", "key"}, "repeat_line": {"key"}, "announce": {"key"}, "foreign_hint": {"key"},
     "referral": {"name", "number"}, "next_open": {"when"}, "next_open_tentative": {"when"},
     "wait_position": {"position"}, "wait_average": {"minutes"},
+    "counsellor_whisper": {"label", "language", "minutes"},
 }
 
 
@@ -55,6 +58,7 @@ class Line:
 
 class Language(Strict):
     name: str
+    name_ja: str = Field(min_length=1, description="the language's name in Japanese, for counsellors")
     say: str = Field(pattern=r"^[a-z]{2,3}-[A-Z]{2}$", description="BCP-47 code for <Say language>")
     voice: str = Field(pattern=r"^(Polly|Google)\.[A-Za-z0-9-]+$")
 

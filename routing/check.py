@@ -156,16 +156,20 @@ def _apply_contacts(data: object, path: Path, partners_file: Path) -> object:
     if not isinstance(data, dict) or not isinstance(data.get("partners"), list):
         return data  # the routing file's own validation reports this
     known = {p.get("id"): p for p in data["partners"] if isinstance(p, dict)}
-    problems = [Problem(str(partners_file), yaml_path(("partners", pid)),
-                        f"no partner '{pid}' in {path}; allowed: {', '.join(str(k) for k in known)}")
-                for pid in contacts.partners if pid not in known]
+    allowed = ", ".join(str(k) for k in known)
+    problems = [Problem(str(partners_file), yaml_path(("partners", pid)), f"no partner '{pid}' in {path}; "
+                        f"allowed: {allowed}") for pid in contacts.partners if pid not in known]
+    problems += [Problem(str(partners_file), yaml_path(("counsellors", i, "partner")), f"no partner '{c.partner}' "
+                         f"in {path}; allowed: {allowed}") for i, c in enumerate(contacts.counsellors)
+                 if c.partner not in known]
     if problems:
         raise ConfigError(problems)
     merged = []
     for entry in data["partners"]:
         extra = contacts.partners.get(str(entry.get("id"))) if isinstance(entry, dict) else None
         merged.append({**entry, **extra.model_dump(exclude_none=True)} if extra else entry)
-    return {**data, "partners": merged}
+    counsellors = [c.model_dump() for c in contacts.counsellors]
+    return {**data, "partners": merged, "counsellors": [*data.get("counsellors", []), *counsellors]}
 
 
 def load_routing(path: Path = DEFAULT_FILE, layouts: dict[str, frozenset[str]] | None = None,

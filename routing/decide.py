@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from routing.model import WEEKDAYS, Campaign, Closure, HoursRule, OptionPlan, Partner, Referral, RoutingFile, minutes
+from routing.model import (
+    WEEKDAYS,
+    Campaign,
+    Closure,
+    Counsellor,
+    HoursRule,
+    OptionPlan,
+    Partner,
+    Referral,
+    RoutingFile,
+    minutes,
+)
 
 JST = ZoneInfo("Asia/Tokyo")
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
 OPTION_REF = "option:"
+URGENT = "-urgent"  # suffix of a partner's queue for urgent options
 DAY = 1440
 ONE_DAY = dt.timedelta(days=1)
 
@@ -31,6 +43,7 @@ class Decision:
     campaign: Campaign | None = None
     next_campaign: Campaign | None = None
     referrals: tuple[Referral, ...] = ()
+    urgent: bool = False  # the option is urgent: its callers wait in the partner's -urgent queue
 
 
 class Hours:
@@ -143,6 +156,8 @@ class Routing:
         by_id = {line.referral.id: line for line in self._lines}
         self.plans = {name: {option: _Plan(op, self.partners, by_id) for option, op in plan.items()}
                       for name, plan in spec.plans.items()}
+        self._counsellors = {n: c for c in spec.counsellors for n in c.numbers}
+        self._any_urgent = any(op.urgent for plan in spec.plans.values() for op in plan.values())
         self._marks = sorted(self.boundaries())
         # Chains change only at shift and hours boundaries: each (plan, date) is worked out once, then looked up.
         self._day = functools.lru_cache(maxsize=4096)(self._day_table)
@@ -246,9 +261,21 @@ class Routing:
         chain = self.chain(instant, option, campaign)
         if 0 <= step < len(chain):
             partner = chain[step]
-            return Decision(partner.kind, option, step, partner=partner, campaign=campaign)
+            urgent = self.spec.plans[campaign.plan][option].urgent
+            return Decision(partner.kind, option, step, partner=partner, campaign=campaign, urgent=urgent)
         return Decision("referrals", option, step, campaign=campaign,
                         referrals=self.open_referrals(instant, option, campaign=campaign))
+
+    def counsellor(self, number: str) -> Counsellor | None:
+        """The counsellor login for a registered phone number."""
+        return self._counsellors.get(number.strip())
+
+    def queues_of(self, partner_id: str) -> list[str]:
+        """A queue partner's Twilio queues, the urgent one first (when any option is urgent)."""
+        p = self.partners.get(partner_id)
+        if p is None or p.kind != "queue":
+            return []
+        return [f"{p.contact}{URGENT}", p.contact] if self._any_urgent else [p.contact]
 
     def general_target(self, instant: dt.datetime) -> Partner | None:
         """The first partner of the general line now: where a caller goes when nothing else can be decided."""

@@ -114,6 +114,7 @@ class OptionPlan(Strict):
                                 description="tried in order after the shift: partner ids, or option:<id>")
     referrals: list[str] = Field(default_factory=list,
                                  description="referral ids for the end of the chain; empty: lines that suit it")
+    urgent: bool = Field(default=False, description="its callers wait in each partner's -urgent queue, taken first")
 
 
 class Campaign(Strict):
@@ -135,6 +136,14 @@ class Campaign(Strict):
         return self
 
 
+class Counsellor(Strict):
+    """A counsellor line login: the partner, the phones it calls from, and its PIN (kept in the partners file)."""
+
+    partner: str
+    numbers: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = Field(min_length=1)
+    pin: str = Field(pattern=r"^\d{4,8}$")
+
+
 class RoutingFile(Strict):
     timezone: Literal["Asia/Tokyo"] = "Asia/Tokyo"
     general_option: str = "general"
@@ -142,6 +151,7 @@ class RoutingFile(Strict):
     partners: list[Partner] = Field(min_length=1)
     plans: dict[str, dict[str, OptionPlan]] = Field(description="plan id -> option id -> who answers when")
     referrals: list[Referral] = Field(min_length=1)
+    counsellors: list[Counsellor] = Field(default_factory=list, description="normally from IVR_PARTNERS_FILE")
 
 
 class PartnerContact(Strict):
@@ -152,4 +162,5 @@ class PartnerContact(Strict):
 
 
 class PartnersFile(Strict):
-    partners: dict[str, PartnerContact]
+    partners: dict[str, PartnerContact] = Field(default_factory=dict)
+    counsellors: list[Counsellor] = Field(default_factory=list)

@@ -189,6 +189,6 @@ def test_trial_campaign_speaks_its_own_eight_options(make_app: AppFactory) -> No
     assert "孤独や孤立に悩んでいる方は、9を押してください。" in heard
     assert "もう一度お聞きになるときは、0を押してください。" in heard
     assert len([h for h in heard if h.endswith(("を押してください。", "を おしてね。"))]) == 9  # 8 options + repeat
-    assert result.connected is not None and result.connected.target == "queue crisis-yorube"
+    assert result.connected is not None and result.connected.target == "queue crisis-yorube-urgent"  # urgent
     general = call(make_app("2022-07-08T12:00:00+09:00"), ["9"])
     assert general.connected is not None and general.connected.target == "queue general-tsunagari"
