@@ -58,3 +58,29 @@ def send_referral_sms(data: dict[str, str]) -> bool:
         return False
     client.messages.create(to=number, from_=settings.sms_from, body=data["body"])
     return True
+
+
+def fold_outcome(record: dict[str, str]) -> bool:
+    """Count one queue or dial outcome for its campaign day and partner, once per call and step."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("fold_outcome runs as an RQ job")
+    conn = job.connection
+    if not conn.set(key("folded", f"{record['call']}:{record['step']}:{record['kind']}"), 1, nx=True, ex=2 * 86400):
+        return False
+    day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}:{record['partner'] or 'none'}")
+    pipe = conn.pipeline(transaction=True)
+    pipe.hincrby(day, f"{record['kind']}:{record['result'] or 'unknown'}", 1)
+    if record.get("wait_bucket"):
+        pipe.hincrby(day, f"wait:{record['wait_bucket']}", 1)
+    pipe.expire(day, AGGREGATE_TTL)
+    pipe.execute()
+    return True
+
+
+WAIT_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800)
+
+
+def wait_bucket(seconds: int) -> str:
+    """'le60', 'le300', ... 'gt1800': a queue wait as a coarse bucket, for aggregates that identify nobody."""
+    return next((f"le{b}" for b in WAIT_BUCKETS if seconds <= b), f"gt{WAIT_BUCKETS[-1]}")

@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.flow import Flow, Step
-from ivr.jobs import fold_call
+from ivr.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
 from ivr.state import valid_call_sid
@@ -177,11 +177,26 @@ def give_back() -> None:
         ext("store").give_back(call_hash(ext("settings").hash_key, g.sid), capped)
 
 
+def fold(kind: str, result: str, waited: int | None = None) -> None:
+    """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
+    if not g.sid:
+        return
+    store = ext("store")
+    rec = store.call(g.sid)
+    store.enqueue(fold_outcome, {
+        "call": call_hash(ext("settings").hash_key, g.sid), "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
+        "campaign": rec.get("campaign", ""), "day": g.instant.astimezone(JST).date().isoformat(),
+        "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
+        "wait_bucket": wait_bucket(waited) if waited is not None else "",
+    })
+
+
 @bp.route("/queue-done", methods=["POST", "GET"])
 def queue_done() -> Response:
     give_back()
     ext("store").left(param("q"), g.sid)
     result = param("QueueResult").lower()
+    fold("queue", result, small_int("QueueTime", 0, 86400))
     step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
     return answer(step)
 
@@ -190,6 +205,7 @@ def queue_done() -> Response:
 def dial_done() -> Response:
     give_back()
     status = param("DialCallStatus").lower()
+    fold("dial", status)
     return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
 
 

@@ -131,3 +131,29 @@ def test_cap_is_not_enforced_without_redis(make_app: AppFactory, tmp_path, own_r
     own_redis.stop()
     assert press(app, "CA" + "4" * 32, "5") == "women-sakura"
     assert press(app, "CA" + "5" * 32, "5") == "women-sakura"
+
+
+def test_outcomes_are_folded_once_without_caller_data(make_app: AppFactory, redis_url: str) -> None:
+    """Queue results are counted per campaign day and partner with a wait bucket; a repeated callback counts once."""
+    import redis
+    from rq import Queue, SimpleWorker
+
+    app = make_app(OPEN)
+    result = call(app, ["5"], wait_rounds=[2], queue_result="bridged")
+    assert post(app, "/voice/queue-done?q=women-sakura&o=women&l=ja&s=0",
+                {"CallSid": result.call_sid, "QueueResult": "bridged", "QueueTime": "52"}) == 200
+    client = redis.Redis.from_url(redis_url)
+    SimpleWorker([Queue("ivr", connection=client)], connection=client).work(burst=True)
+    counts = {k.decode(): int(v) for k, v in client.hgetall("ivr:agg:gw-2025:2025-05-03:sakura").items()}
+    assert counts["queue:bridged"] == 1  # the stand-in's own callback; the repeat was not counted again
+    assert sum(v for k, v in counts.items() if k.startswith("wait:")) == 1
+
+
+def test_new_year_end_of_chain_for_a_child(make_app: AppFactory) -> None:
+    """On 30 Dec an under-18 caller at the end of the chain hears the 24-hour children's line, not Childline;
+    on 28 Dec, when Childline is open, both."""
+    late = call(make_app("2026-12-30T17:00:00+09:00"), ["2", "-"], queue_result="queue-full").text
+    assert "24時間子供SOSダイヤル、でんわばんごう 0120-0-78310 にも でんわ できるよ。" in late
+    assert "チャイルドライン" not in late
+    early = call(make_app("2026-12-28T17:00:00+09:00"), ["2", "-"], queue_result="queue-full").text
+    assert "チャイルドライン、でんわばんごう 0120-99-7777 にも でんわ できるよ。" in early
