@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,36 @@ def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallRe
     """Place one simulated call on the app, as Twilio would, with the keys pressed in order."""
     kwargs.setdefault("caller", CALLER)
     return StandIn(InProcess(app), TOKEN, BASE, keys=keys or [], **kwargs).call()  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`ivr serve` on a free port with these settings, ready (GET /healthz); stopped, with its log in
+    tmp_path/server.log, when the block ends."""
+    import os
+    import signal
+    import sys
+    import urllib.request
+
+    port = free_port()
+    full = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+            "IVR_RUNTIME_DIR": str(tmp_path / "runtime"), "IVR_LOG_FORMAT": "json", **env}
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers",
+                             str(workers)], env=full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError((tmp_path / "server.log").read_text())
+        yield proc, base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +15,7 @@ from structlog.testing import capture_logs
 from ivr.config import request_reload
 from ivr.standin import OverHttp, StandIn
 from routing import ConfigError
-from tests.support import TOKEN, AppFactory, call, free_port
+from tests.support import TOKEN, AppFactory, call, running_server
 
 ROOT = Path(__file__).parents[1]
 OPEN = "2025-05-03T03:00:00+09:00"
@@ -164,21 +162,14 @@ def wait_for_new_worker(base: str, old_pid: int) -> dict:  # type: ignore[type-a
 def test_sighup_under_gunicorn(redis_url: str, tmp_path: Path) -> None:
     """SIGHUP to gunicorn: a broken file leaves the last good config serving; a good one is taken by every worker."""
     menu, routing = copies(tmp_path)
-    port = free_port()
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_url, "IVR_CLOCK": OPEN,
-           "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing), "IVR_ADMIN_TOKEN": ADMIN,
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "IVR_LOG_FORMAT": "json"}
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": OPEN, "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing),
+           "IVR_ADMIN_TOKEN": ADMIN}
+    with running_server(tmp_path, env, workers=1) as (proc, base):
 
-    def women() -> str | None:
-        result = StandIn(OverHttp(), TOKEN, base, keys=["5"]).call()
-        return result.connected.target if result.connected else None
+        def women() -> str | None:
+            result = StandIn(OverHttp(), TOKEN, base, keys=["5"]).call()
+            return result.connected.target if result.connected else None
 
-    try:
         first = wait_for_new_worker(base, -1)
         assert women() == "queue women-sakura"
         routing.write_text(routing.read_text(encoding="utf-8").replace("kind: phone", "kind: fax"), encoding="utf-8")
@@ -195,10 +186,6 @@ def test_sighup_under_gunicorn(redis_url: str, tmp_path: Path) -> None:
         third = wait_for_new_worker(base, second["worker"])
         assert third["config"]["hash"] != first["config"]["hash"]
         assert women() == "queue gender-niji"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
     events = (tmp_path / "server.log").read_text()
     assert events.count('"event": "config_rejected"') == 1
     assert events.count('"event": "config_applied"') == 1

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,36 +12,16 @@ from pathlib import Path
 import pytest
 
 from ivr.standin import OverHttp, StandIn
-from tests.support import CALLER, TOKEN, free_port
+from tests.support import CALLER, TOKEN, free_port, running_server
 
 
 @pytest.fixture
 def server(redis_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "IVR_LOG_FORMAT": "json"}
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError((tmp_path / "server.log").read_text())
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00"}
+    with running_server(tmp_path, env, workers=2) as (_, base):
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
-        server_log = (tmp_path / "server.log").read_text()
-        assert CALLER not in server_log and CALLER[1:] not in server_log
+    server_log = (tmp_path / "server.log").read_text()
+    assert CALLER not in server_log and CALLER[1:] not in server_log
 
 
 def test_calls_over_http_reach_partners_and_metrics_add_up(server: str) -> None:
