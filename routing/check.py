@@ -141,8 +141,12 @@ def _gap(file: str, i: int, plan: str, option: str, run: list[dt.datetime]) -> P
 
 
 def warnings(routing: Routing, file: str, now: dt.datetime) -> Iterator[Problem]:
-    """Provisional windows opening within 30 days of `now`: confirm or replace them."""
+    """Provisional windows opening within 30 days of `now`, or already over: confirm, replace or remove them."""
     for i, c in enumerate(routing.spec.campaigns):
+        if c.status == "provisional" and c.closes <= now:
+            yield Problem(file, yaml_path(("campaigns", i)),
+                          f"'{c.id}' is provisional and already over ({c.closes.isoformat()}): replace it with the "
+                          "announced window or remove it", severity="warning")
         if c.status == "provisional" and now <= c.opens < now + PROVISIONAL_NOTICE:
             days = (c.opens - now) // dt.timedelta(days=1)
             yield Problem(file, yaml_path(("campaigns", i)),

@@ -179,3 +179,31 @@ def test_campaign_plan_must_fit_its_menu_layout(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown menu layout 'trial-2021'; allowed: default, trial-2022"):
         load_routing(path, layouts)
+
+
+def test_provisional_window_in_the_past_is_a_warning() -> None:
+    """A provisional window that is already over was never replaced by the announced one: the check says so."""
+    late = [str(w) for w in warnings(SHIPPED, "routing.yaml", at("2027-02-01T00:00:00+09:00"))]
+    assert late == ["routing.yaml: campaigns[6]: warning: 'newyear-2026' is provisional and already over "
+                    "(2027-01-04T09:00:00+09:00): replace it with the announced window or remove it"]
+
+
+def test_partner_without_contact_is_refused(tmp_path: Path) -> None:
+    """A queue partner with no queue name cannot be reached: the error says what it needs."""
+    data = base(general={"shifts": ALL_DAY})
+    del data["partners"][0]["queue"]
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, data)
+    assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
+        "partners[0]: Value error, a partner of kind 'queue' needs 'queue' (the Twilio queue name)"]
+
+
+def test_referral_without_source_or_checked_date_is_refused(tmp_path: Path) -> None:
+    """Every referral line must say where its number and hours come from and when they were checked."""
+    data = base(general={"shifts": ALL_DAY})
+    del data["referrals"][0]["source"]
+    del data["referrals"][0]["checked"]
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, data)
+    assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
+        "referrals[0].source: required key is missing", "referrals[0].checked: required key is missing"]
