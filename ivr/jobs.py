@@ -8,9 +8,7 @@ from typing import Any
 from rq import get_current_job
 from twilio.rest import Client
 
-from ivr.state import key
-
-AGGREGATE_TTL = 400 * 86400  # keep a campaign's daily counts past the next year's campaign
+from ivr.state import AGGREGATE_TTL, key
 
 
 def fold_call(record: dict[str, str]) -> bool:
@@ -40,8 +38,8 @@ HTTP_CLIENT: Any = None  # tests put a recording client here; production uses tw
 
 def send_referral_sms(data: dict[str, str]) -> bool:
     """Send one SMS to the number that made this call, asked of Twilio now, used once and never stored or logged."""
+    from ivr.privacy import withheld
     from ivr.settings import load_settings
-    from ivr.sms import withheld
 
     job = get_current_job()
     if job is None:

@@ -3,19 +3,10 @@ API configured. The number is never passed on or kept: the job gets the CallSid 
 
 from __future__ import annotations
 
-import re
-
 from flask import current_app, g, request
 
 from ivr.jobs import send_referral_sms
-
-WITHHELD = frozenset({"", "anonymous", "restricted", "unknown", "unavailable", "private", "+266696687", "266696687",
-                      "+86282452253", "+8656696"})
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
-def withheld(number: str) -> bool:
-    return number.strip().lower() in WITHHELD or not E164.match(number.strip())
+from ivr.privacy import withheld
 
 
 def possible() -> bool:

@@ -6,7 +6,10 @@ degraded mode for a few seconds (no call waits on a dead connection) instead of 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import time
 from typing import Any
 
@@ -16,10 +19,12 @@ import structlog
 from flask import Flask
 from rq import Queue
 
+from ivr.privacy import withheld
 from ivr.settings import Settings
 
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+AGGREGATE_TTL = 400 * 86400  # daily counts outlive the campaign and the next year's report
 RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
 
@@ -179,6 +184,40 @@ class Store:
             return None
         sid, since = head[0]
         return self.call(sid.decode()), max(0.0, time.time() - since)
+
+    def count_caller(self, day: str, number: str) -> None:
+        """Add the caller to the day's unique-caller estimate without keeping the number: an HMAC under a key that
+        lives only for that day and the next, fed to a HyperLogLog. Withheld numbers are counted apart."""
+        if self.degraded:
+            return
+        try:
+            if withheld(number):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.incr(key("withheld", day))
+                pipe.expire(key("withheld", day), AGGREGATE_TTL)
+                pipe.execute()
+                return
+            self.client.set(key("daykey", day), secrets.token_bytes(32), nx=True, ex=2 * 86400)
+            day_key = self.client.get(key("daykey", day))
+            if not isinstance(day_key, bytes):
+                return
+            digest = hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
+            pipe = self.client.pipeline(transaction=False)
+            pipe.pfadd(key("callers", day), digest)
+            pipe.expire(key("callers", day), AGGREGATE_TTL)
+            pipe.execute()
+        except redis.RedisError as e:
+            self._failed("count_caller", e)
+
+    def unique_callers(self, day: str) -> tuple[int, int]:
+        """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown."""
+        try:
+            count = self.client.pfcount(key("callers", day))
+            held = self.client.get(key("withheld", day))
+        except redis.RedisError as e:
+            self._failed("unique_callers", e)
+            return 0, 0
+        return int(count), int(held or 0)
 
     def ping(self) -> bool:
         try:

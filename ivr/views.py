@@ -141,6 +141,7 @@ def answer(step: Step) -> Response:
 def incoming() -> Response:
     step = flow().incoming(g.instant)
     ext("metrics").calls.labels(step.record["window"] if step.record else "open").inc()
+    ext("store").count_caller(g.instant.astimezone(JST).date().isoformat(), param("From", 64))
     step.record = {**(step.record or {}), "started": g.instant.isoformat()}
     return answer(step)
 
