@@ -25,7 +25,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ivr.clock"] = clock
     metrics.init_app(app)
     config.init_app(app)
-    app.extensions["ivr.metrics"].prime(app.extensions["ivr.config"].boot.menu.all_option_ids)
+    boot = app.extensions["ivr.config"].boot
+    partners = boot.routing.partners.values()
+    app.extensions["ivr.metrics"].prime(boot.menu.all_option_ids,
+                                        tuple(p.id for p in partners if p.kind == "queue"),
+                                        tuple(p.id for p in partners if p.kind == "phone"))
     state.init_app(app)
     views.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -205,10 +205,10 @@ class Flow:
         if p.kind == "queue":
             queue = p.contact + (URGENT if d.urgent else "")
             r.enqueue(queue, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
-                      action=self.url("voice.queue_done", q=queue, **params), method="POST")
+                      action=self.url("voice.queue_done", q=queue, p=p.id, **params), method="POST")
             self.io.joined(queue)
         else:
-            dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", **params), method="POST",
+            dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", p=p.id, **params), method="POST",
                           caller_id=self.io.line_number())
             dial.number(p.contact)
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",

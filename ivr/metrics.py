@@ -12,6 +12,10 @@ ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fall
 REJECTIONS = ("unsigned", "forged")
 INPUT_PROBLEMS = ("wrong", "empty")
 RELOAD_RESULTS = ("applied", "unchanged", "rejected")
+QUEUE_RESULTS = ("bridged", "bridging-in-process", "error", "hangup", "leave", "redirected",
+                 "redirected-from-bridged", "queue-full", "system-error", "other")
+DIAL_RESULTS = ("completed", "answered", "busy", "no-answer", "failed", "canceled", "other")
+SMS_RESULTS = ("queued", "failed")
 
 
 class Metrics:
@@ -41,6 +45,17 @@ class Metrics:
                                registry=r)
         self.config_rejected = Gauge("ivr_config_rejected", "1 while the files on disk failed validation and the "
                                      "last good config is serving", registry=r, multiprocess_mode="livemax")
+        self.queue_results = Counter("ivr_queue_results_total", "How callers left a partner's queue",
+                                     ["partner", "result"], registry=r)
+        self.queue_wait = Histogram("ivr_queue_wait_seconds", "Time callers waited in a partner's queue",
+                                    ["partner"], buckets=(30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600),
+                                    registry=r)
+        self.dial_results = Counter("ivr_dial_results_total", "How dials to phone partners ended",
+                                    ["partner", "status"], registry=r)
+        self.sms = Counter("ivr_sms_referrals_total", "Referral SMS offered and taken, by result", ["result"],
+                           registry=r)
+        for result in SMS_RESULTS:
+            self.sms.labels(result)
         self.counsellor_logins = Counter("ivr_counsellor_logins_total", "Counsellor line logins, by result",
                                          ["result"], registry=r)
         for result in ("ok", "wrong_pin", "locked", "unknown_number"):
@@ -59,10 +74,25 @@ class Metrics:
             self.latency.labels(e)
             self.errors.labels(e)
 
-    def prime(self, option_ids: tuple[str, ...]) -> None:
-        """Show every option's counter from the start, at zero."""
+    def prime(self, option_ids: tuple[str, ...], queue_partners: tuple[str, ...] = (),
+              phone_partners: tuple[str, ...] = ()) -> None:
+        """Show every option's and partner's series from the start, at zero."""
         for o in option_ids:
             self.selections.labels(o)
+        for p in queue_partners:
+            self.queue_wait.labels(p)
+            for result in QUEUE_RESULTS:
+                self.queue_results.labels(p, result)
+        for p in phone_partners:
+            for status in DIAL_RESULTS:
+                self.dial_results.labels(p, status)
+
+    def queue_left(self, partner: str, result: str, waited: int) -> None:
+        self.queue_results.labels(partner or "unknown", result if result in QUEUE_RESULTS else "other").inc()
+        self.queue_wait.labels(partner or "unknown").observe(waited)
+
+    def dial_ended(self, partner: str, status: str) -> None:
+        self.dial_results.labels(partner or "unknown", status if status in DIAL_RESULTS else "other").inc()
 
     def exposition_app(self):
         if self.multiprocess:

@@ -18,4 +18,6 @@ def possible() -> bool:
 
 def send(body: str) -> bool:
     """Queue one SMS of `body` to this call's caller; False when it could not be queued."""
-    return bool(current_app.extensions["ivr.store"].enqueue(send_referral_sms, {"call_sid": g.sid, "body": body}))
+    queued = bool(current_app.extensions["ivr.store"].enqueue(send_referral_sms, {"call_sid": g.sid, "body": body}))
+    current_app.extensions["ivr.metrics"].sms.labels("queued" if queued else "failed").inc()
+    return queued

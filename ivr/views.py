@@ -178,6 +178,12 @@ def give_back() -> None:
         ext("store").give_back(call_hash(ext("settings").hash_key, g.sid), capped)
 
 
+def partner_of() -> str:
+    """The partner this queue or dial outcome is about, as named in the signed action URL."""
+    pid = param("p")
+    return pid if pid in flow().routing.partners else ""
+
+
 def fold(kind: str, result: str, waited: int | None = None) -> None:
     """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
     if not g.sid:
@@ -197,7 +203,9 @@ def queue_done() -> Response:
     give_back()
     ext("store").left(param("q"), g.sid)
     result = param("QueueResult").lower()
-    fold("queue", result, small_int("QueueTime", 0, 86400))
+    waited = small_int("QueueTime", 0, 86400)
+    fold("queue", result, waited)
+    ext("metrics").queue_left(partner_of(), result, waited)
     step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
     return answer(step)
 
@@ -207,6 +215,7 @@ def dial_done() -> Response:
     give_back()
     status = param("DialCallStatus").lower()
     fold("dial", status)
+    ext("metrics").dial_ended(partner_of(), status)
     return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
 
 

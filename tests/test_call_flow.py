@@ -31,7 +31,7 @@ def test_phone_partner_sees_the_hotline_number_not_the_caller(make_app: AppFacto
     s = StandIn(InProcess(make_app(OPEN)), TOKEN, BASE, caller=CALLER)
     status, _, body = s.request(CallResult("CA" + "1" * 32), f"{BASE}/voice/menu?n=1", {"Digits": "6"})
     assert status == 200
-    assert b'<Dial action="/voice/dial-done?o=disaster&amp;l=ja&amp;s=0" callerId="+81120494949"' in body
+    assert b'<Dial action="/voice/dial-done?p=hinata&amp;o=disaster&amp;l=ja&amp;s=0" callerId="+81120494949"' in body
     assert CALLER.encode() not in body
 
 

@@ -78,7 +78,7 @@ def test_fallback_enqueue_has_a_wait_url_and_a_maximum(make_app: AppFactory) -> 
     enqueue = ET.fromstring(body).find("Enqueue")
     assert enqueue is not None and enqueue.text == "general-tsunagari"
     assert enqueue.get("waitUrl") == "/voice/wait?p=tsunagari&o=general&l=ja&s=0"
-    assert enqueue.get("action") == "/voice/queue-done?q=general-tsunagari&o=general&l=ja&s=0"
+    assert enqueue.get("action") == "/voice/queue-done?q=general-tsunagari&p=tsunagari&o=general&l=ja&s=0"
 
 
 def test_unreadable_unsigned_body_is_refused_not_answered(make_app: AppFactory) -> None:

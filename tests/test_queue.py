@@ -157,3 +157,17 @@ def test_new_year_end_of_chain_for_a_child(make_app: AppFactory) -> None:
     assert "チャイルドライン" not in late
     early = call(make_app("2026-12-28T17:00:00+09:00"), ["2", "-"], queue_result="queue-full").text
     assert "チャイルドライン、でんわばんごう 0120-99-7777 にも でんわ できるよ。" in early
+
+
+def test_queue_and_dial_outcomes_are_metrics_by_partner(make_app: AppFactory) -> None:
+    """Operators see how callers left each partner's queue, how long they waited, and how dials ended."""
+    app = make_app(OPEN)
+    call(app, ["5"], queue_result="queue-full")
+    call(app, ["6"], dial_status="no-answer")
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    for sample in ('ivr_queue_results_total{partner="sakura",result="queue-full"} 1.0',
+                   'ivr_queue_results_total{partner="niji",result="bridged"} 0.0',
+                   'ivr_queue_wait_seconds_count{partner="sakura"} 1.0',
+                   'ivr_dial_results_total{partner="hinata",status="no-answer"} 1.0',
+                   'ivr_sms_referrals_total{result="queued"} 0.0'):
+        assert sample in text, sample
