@@ -30,6 +30,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ivr.metrics"].prime(boot.menu.all_option_ids,
                                         tuple(p.id for p in partners if p.kind == "queue"),
                                         tuple(p.id for p in partners if p.kind == "phone"))
+    app.extensions["ivr.metrics"].watch(app.extensions["ivr.config"], clock)
     state.init_app(app)
     views.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from prometheus_client import Counter
 from rq import get_current_job
+from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from ivr.state import AGGREGATE_TTL, key
@@ -34,6 +36,8 @@ def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) ->
 
 
 HTTP_CLIENT: Any = None  # tests put a recording client here; production uses twilio's own
+# Counted in the worker (multiprocess mode writes it where the web tier's /metrics reads it).
+SMS_FAILURES = Counter("ivr_sms_send_failures_total", "Referral SMS that Twilio did not accept", registry=None)
 
 
 def send_referral_sms(data: dict[str, str]) -> bool:
@@ -54,7 +58,11 @@ def send_referral_sms(data: dict[str, str]) -> bool:
     number = client.calls(data["call_sid"]).fetch()._from  # the library names the field `_from`
     if not number or withheld(number):
         return False
-    client.messages.create(to=number, from_=settings.sms_from, body=data["body"])
+    try:
+        client.messages.create(to=number, from_=settings.sms_from, body=data["body"])
+    except TwilioException:
+        SMS_FAILURES.inc()
+        raise  # RQ keeps the failed job (without the number) for a person to look at
     return True
 
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ivr.jobs import SMS_FAILURES
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
@@ -21,7 +27,9 @@ SMS_RESULTS = ("queued", "failed")
 class Metrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
+        r.register(SMS_FAILURES)
         self.calls = Counter("ivr_calls_total", "Calls received, by whether a campaign window was open",
                              ["window"], registry=r)
         self.selections = Counter("ivr_menu_selections_total", "Menu options chosen", ["option"], registry=r)
@@ -94,12 +102,47 @@ class Metrics:
     def dial_ended(self, partner: str, status: str) -> None:
         self.dial_results.labels(partner or "unknown", status if status in DIAL_RESULTS else "other").inc()
 
+    def watch(self, config: Any, clock: Any) -> None:
+        """Gauges read from the config and the clock at scrape time: window open, options offered, max waits."""
+        self.collectors.append(ConfigCollector(config, clock))
+        self.registry.register(self.collectors[-1])
+
     def exposition_app(self):
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for c in self.collectors:
+                registry.register(c)
             return make_wsgi_app(registry)
         return make_wsgi_app(self.registry)
+
+
+class ConfigCollector(Collector):
+    """What the config says right now: whether a campaign window is open, which options are offered, each
+    partner's maximum wait (for the queue-wait alert)."""
+
+    def __init__(self, config: Any, clock: Any):
+        self.config = config
+        self.clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        routing = self.config.current.routing
+        now = self.clock.now()
+        window = GaugeMetricFamily("ivr_campaign_window_open", "1 while a campaign window is open", labels=["campaign"])
+        campaign = routing.window_at(now)
+        window.add_metric([campaign.id if campaign else ""], 1 if campaign else 0)
+        yield window
+        offered = GaugeMetricFamily("ivr_option_offered", "1 when the menu offers the option now", labels=["option"])
+        now_offered = routing.offered(now)
+        for option in self.config.current.menu.all_option_ids:
+            offered.add_metric([option], 1 if option in now_offered else 0)
+        yield offered
+        max_wait = GaugeMetricFamily("ivr_partner_max_wait_seconds", "A queue partner's maximum wait",
+                                     labels=["partner"])
+        for p in routing.partners.values():
+            if p.kind == "queue":
+                max_wait.add_metric([p.id], p.max_wait)
+        yield max_wait
 
 
 def init_app(app: Flask) -> None:
