@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -36,8 +37,13 @@ def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) ->
 
 
 HTTP_CLIENT: Any = None  # tests put a recording client here; production uses twilio's own
-# Counted in the worker (multiprocess mode writes it where the web tier's /metrics reads it).
-SMS_FAILURES = Counter("ivr_sms_send_failures_total", "Referral SMS that Twilio did not accept", registry=None)
+
+
+@functools.cache
+def sms_failures() -> Counter:
+    """Counted in the worker (multiprocess mode writes it where the web tier's /metrics reads it); made on first
+    use, since in multiprocess mode a metric writes its file as soon as it exists."""
+    return Counter("ivr_sms_send_failures_total", "Referral SMS that Twilio did not accept", registry=None)
 
 
 def send_referral_sms(data: dict[str, str]) -> bool:
@@ -61,7 +67,7 @@ def send_referral_sms(data: dict[str, str]) -> bool:
     try:
         client.messages.create(to=number, from_=settings.sms_from, body=data["body"])
     except TwilioException:
-        SMS_FAILURES.inc()
+        sms_failures().inc()
         raise  # RQ keeps the failed job (without the number) for a person to look at
     return True
 

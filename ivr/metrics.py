@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ivr.jobs import SMS_FAILURES
+from ivr.jobs import sms_failures
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
@@ -29,7 +29,7 @@ class Metrics:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
-        r.register(SMS_FAILURES)
+        r.register(sms_failures())
         self.calls = Counter("ivr_calls_total", "Calls received, by whether a campaign window was open",
                              ["window"], registry=r)
         self.selections = Counter("ivr_menu_selections_total", "Menu options chosen", ["option"], registry=r)
