@@ -23,13 +23,29 @@ def fold_call(record: dict[str, str]) -> bool:
     if not conn.set(key("folded", record["call"]), 1, nx=True, ex=2 * 86400):
         return False
     day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}")
+    option = record.get("option") or "none"
     pipe = conn.pipeline(transaction=True)
-    pipe.hincrby(day, "calls", 1)
-    pipe.hincrby(day, f"option:{record.get('option') or 'none'}", 1)
-    pipe.hincrby(day, f"outcome:{record.get('outcome') or 'unknown'}", 1)
+    for counter in call_counters(record, option):
+        pipe.hincrby(day, counter, 1)
     pipe.expire(day, AGGREGATE_TTL)
     pipe.execute()
     return True
+
+
+def call_counters(record: dict[str, str], option: str) -> list[str]:
+    """The counters one finished call adds to: per option and hour, and how it ended (no caller data)."""
+    out = ["calls", f"calls|{option}", f"calls|{option}|h{record.get('hour', '00')}"]
+    outcome = record.get("outcome", "")
+    if outcome == "closed":
+        out.append("closed")
+    for kind in ("answered", "abandoned", "referrals"):
+        if outcome == kind:
+            out.append(f"{kind}|{option}")
+    if record.get("overflowed") == "1":
+        out.append(f"overflowed|{option}")
+    if record.get("waited", "").isdigit():
+        out.append(f"wait|{option}|{wait_bucket(int(record['waited']))}")
+    return out
 
 
 def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) -> Client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import os
 import signal
@@ -184,6 +185,15 @@ def partner_of() -> str:
     return pid if pid in flow().routing.partners else ""
 
 
+def started_hour(started: str | None) -> str:
+    """The JST hour a call came in ('00'-'23'), from its record; this hour when the record is gone."""
+    try:
+        when = dt.datetime.fromisoformat(started) if started else g.instant
+    except ValueError:
+        when = g.instant
+    return f"{when.astimezone(JST).hour:02d}"
+
+
 def fold(kind: str, result: str, waited: int | None = None) -> None:
     """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
     if not g.sid:
@@ -205,6 +215,7 @@ def queue_done() -> Response:
     result = param("QueueResult").lower()
     waited = small_int("QueueTime", 0, 86400)
     fold("queue", result, waited)
+    ext("store").record(g.sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
     step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
     return answer(step)
@@ -233,6 +244,9 @@ def status() -> Response:
             "day": g.instant.astimezone(JST).date().isoformat(),
             "option": rec.get("option", ""),
             "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
+            "hour": started_hour(rec.get("started")),
+            "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
+            "waited": rec.get("waited", ""),
         })
     g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)
