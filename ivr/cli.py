@@ -204,6 +204,33 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ivr import report
+    from ivr.state import connect
+
+    try:
+        settings = load_settings({"TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or "report"})
+        loaded = _load(args)
+    except (SettingsError, ConfigError) as e:
+        print(f"ivr report: {e}", file=sys.stderr)
+        return 2
+    campaign = next((c for c in loaded.routing.campaigns if c.id == args.campaign), None)
+    if campaign is None:
+        print(f"ivr report: no campaign '{args.campaign}'; known: "
+              f"{', '.join(c.id for c in loaded.routing.campaigns)}", file=sys.stderr)
+        return 2
+    client, kind = connect(settings)
+    if kind == "embedded":
+        from ivr.state import Store
+
+        Store(client, kind=kind, ttl=settings.call_ttl, state_file=settings.state_dir / "embedded-state.json")
+    days = report.read(client, campaign)
+    options = list(loaded.routing.plans[campaign.plan])
+    for path in report.write(Path(args.out), campaign, days, options, args.publish):
+        print(path)
+    return 0
+
+
 def cmd_propose(args: argparse.Namespace) -> int:
     from routing.propose import propose, render_yaml
 
@@ -270,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
     cv.add_argument("--out", help="the PNG file (default: coverage-<campaign>.png)")
     cv.set_defaults(func=cmd_coverage)
 
+    rp = sub.add_parser("report", help="a campaign's volume report: CSV per day and option, and charts")
+    rp.add_argument("--campaign", required=True)
+    rp.add_argument("--out", default="reports", help="the folder to write to (default: reports)")
+    rp.add_argument("--publish", action="store_true", help="show counts under 5 as '<5', for publication")
+    rp.set_defaults(func=cmd_report)
+
     cp = sub.add_parser("campaign", help="campaign tools")
     cps = cp.add_subparsers(dest="campaign_command", required=True)
     pr = cps.add_parser("propose", help="provisional GW and New Year windows for a year, as config to review")
@@ -277,7 +310,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--at", type=_instant, help="the date written as 'checked' (default: the clock)")
     pr.set_defaults(func=cmd_propose)
 
-    for sp in (chk, rt, sn, cv):
+    for sp in (chk, rt, sn, cv, rp):
         sp.add_argument("--menu", help="menu file (default: IVR_MENU_FILE or the shipped one)")
         sp.add_argument("--routing", help="routing file (default: IVR_ROUTING_FILE or the shipped one)")
     return p

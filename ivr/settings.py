@@ -15,7 +15,8 @@ from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
 ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
             "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
-            "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM", "IVR_CALLER_ID")
+            "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM", "IVR_CALLER_ID",
+            "IVR_STATE_DIR")
 
 
 class SettingsError(Exception):
@@ -37,6 +38,7 @@ class Settings:
     account_sid: str | None  # with the auth token, Twilio's REST API (SMS of referral lines)
     sms_from: str | None  # the number or sender the SMS comes from; unset: SMS is not offered
     caller_id: str | None  # shown to phone partners when the number dialled is not a plain E.164 number
+    state_dir: Path  # where the embedded store keeps its counts between runs (no call data)
     log_level: str
     log_format: str  # json, console, or auto (json when not on a terminal)
     call_ttl: int
@@ -79,6 +81,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         account_sid=(raw.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
         sms_from=(raw.get("IVR_SMS_FROM") or "").strip() or None,
         caller_id=(raw.get("IVR_CALLER_ID") or "").strip() or None,
+        state_dir=Path(raw.get("IVR_STATE_DIR") or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local"
+                                                           / "state") / "ivr"),
         log_level=level,
         log_format=fmt,
         call_ttl=max(60, ttl),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -46,6 +48,10 @@ return 1
 """
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def key(kind: str, ident: str) -> str:
     """Every key the service writes: ivr:<kind>:<id>."""
     return f"ivr:{kind}:{ident}"
@@ -55,10 +61,19 @@ def valid_call_sid(value: str | None) -> str | None:
     return value if value and CALL_SID.match(value) else None
 
 
+# What the embedded store keeps between runs (no call keys), each with its absolute expiry, so the day's HMAC key
+# is discarded on time there too.
+PERSISTED = ("agg", "callers", "withheld", "folded", "daykey")
+
+
 class Store:
-    def __init__(self, client: redis.Redis, *, kind: str, ttl: int, metrics: Any = None):
+    def __init__(self, client: redis.Redis, *, kind: str, ttl: int, metrics: Any = None,
+                 state_file: Path | None = None):
         self.client = client
         self.kind = kind  # "redis" or "embedded"
+        self.state_file = state_file if kind == "embedded" else None
+        if self.state_file is not None:
+            self._load_state(self.state_file)
         self.ttl = ttl
         self.metrics = metrics
         self._down_until = 0.0
@@ -121,7 +136,59 @@ class Store:
             self._failed("enqueue", e)
             return False
         self._ok()
+        self._save_state()  # the embedded store runs jobs at once: keep their counts for `ivr report`
         return True
+
+    def _save_state(self) -> None:
+        """Write the embedded store's counts (never a call's keys) to its state file, atomically."""
+        if self.state_file is None:
+            return
+        out = []
+        for kind in PERSISTED:
+            for k in self.client.scan_iter(match=key(kind, "*")):
+                ttl = int(self.client.ttl(k))
+                t = _text(self.client.type(k))
+                if t == "string" and kind == "daykey":
+                    raw = self.client.get(k)
+                    value_key = raw.hex() if isinstance(raw, bytes) else ""
+                    out.append({"key": _text(k), "type": "bytes", "expires": time.time() + ttl, "value": value_key})
+                    continue
+                if t == "hash":
+                    value: Any = {_text(f): _text(v) for f, v in self.client.hgetall(k).items()}
+                elif t == "string":
+                    value = _text(self.client.get(k))
+                else:  # the embedded HyperLogLog keeps its (HMAC) members
+                    value = sorted(_text(m) for m in self.client.smembers(k))
+                out.append({"key": _text(k), "type": t, "expires": time.time() + ttl if ttl > 0 else 0,
+                            "value": value})
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out), encoding="utf-8")
+        tmp.replace(self.state_file)
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warning("embedded_state_unreadable", file=str(path), error=type(e).__name__)
+            return
+        now = time.time()
+        for entry in entries:
+            k, expires = entry["key"], float(entry.get("expires", 0))
+            if expires and expires <= now:
+                continue  # expired while the service was not running: gone, as in Redis
+            if entry["type"] == "hash":
+                self.client.hset(k, mapping=entry["value"])
+            elif entry["type"] == "string":
+                self.client.set(k, entry["value"])
+            elif entry["type"] == "bytes":
+                self.client.set(k, bytes.fromhex(entry["value"]))
+            else:
+                self.client.pfadd(k, *entry["value"])
+            if expires:
+                self.client.expire(k, max(1, int(expires - now)))
 
     def take_place(self, partner: str, capacity: int, member: str) -> bool:
         """A place for this call at the partner if it is under its cap. Without Redis caps are not enforced."""
@@ -208,6 +275,7 @@ class Store:
             pipe.execute()
         except redis.RedisError as e:
             self._failed("count_caller", e)
+        self._save_state()
 
     def unique_callers(self, day: str) -> tuple[int, int]:
         """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown."""
@@ -240,7 +308,8 @@ def connect(settings: Settings) -> tuple[redis.Redis, str]:
 def init_app(app: Flask) -> None:
     settings: Settings = app.extensions["ivr.settings"]
     client, kind = connect(settings)
-    store = Store(client, kind=kind, ttl=settings.call_ttl, metrics=app.extensions.get("ivr.metrics"))
+    store = Store(client, kind=kind, ttl=settings.call_ttl, metrics=app.extensions.get("ivr.metrics"),
+                  state_file=settings.state_dir / "embedded-state.json")
     app.extensions["ivr.store"] = store
     if kind == "embedded":
         log.info("store_embedded", detail="REDIS_URL not set: state is kept in this process only")

@@ -50,9 +50,10 @@ def test_serve_without_token_refuses_to_start() -> None:
         "(set it to the account's auth token)"]
 
 
-def test_ivr_call_cli_prints_what_the_caller_hears() -> None:
+def test_ivr_call_cli_prints_what_the_caller_hears(tmp_path: Path) -> None:
     """`ivr call` (the README's demo) walks a call with no Twilio account and no Redis server."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
+    env["IVR_STATE_DIR"] = str(tmp_path / "state")
     done = subprocess.run([sys.executable, "-m", "ivr.cli", "call", "--at", "2025-05-03T03:00:00+09:00",
                            "--press", "3", "5"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
