@@ -29,7 +29,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     partners = boot.routing.partners.values()
     app.extensions["ivr.metrics"].prime(boot.menu.all_option_ids,
                                         tuple(p.id for p in partners if p.kind == "queue"),
-                                        tuple(p.id for p in partners if p.kind == "phone"))
+                                        tuple(p.id for p in partners if p.kind == "phone"),
+                                        tuple(dict.fromkeys(settings.entries.values())))
     app.extensions["ivr.metrics"].watch(app.extensions["ivr.config"], clock)
     state.init_app(app)
     views.init_app(app)

@@ -211,7 +211,8 @@ class Flow:
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", p=p.id, **params), method="POST",
                           caller_id=self.io.line_number())
             dial.number(p.contact)
-        return Step(r, f"{p.kind}:{p.id}", option, lang, outcome="queued" if step == 0 else "overflowed",
+        first = "queued" if p.kind == "queue" else "dialled"
+        return Step(r, f"{p.kind}:{p.id}", option, lang, outcome=first if step == 0 else "overflowed",
                     record={"route": p.kind, "partner": p.id, "step": step,
                             "queue": p.contact + (URGENT if d.urgent else "") if p.kind == "queue" else ""})
 

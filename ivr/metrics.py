@@ -30,8 +30,8 @@ class Metrics:
         self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
         r.register(sms_failures())
-        self.calls = Counter("ivr_calls_total", "Calls received, by whether a campaign window was open",
-                             ["window"], registry=r)
+        self.calls = Counter("ivr_calls_total", "Calls received, by whether a window was open and the number dialled",
+                             ["window", "entry"], registry=r)
         self.selections = Counter("ivr_menu_selections_total", "Menu options chosen", ["option"], registry=r)
         self.bad_input = Counter("ivr_menu_bad_inputs_total", "Wrong keys and silences in a menu", ["kind"],
                                  registry=r)
@@ -70,8 +70,7 @@ class Metrics:
             self.counsellor_logins.labels(result)
         for result in RELOAD_RESULTS:
             self.reloads.labels(result)
-        for w in ("open", "closed"):
-            self.calls.labels(w)
+
         for k in INPUT_PROBLEMS:
             self.bad_input.labels(k)
         for outcome in ROUTE_OUTCOMES:
@@ -83,8 +82,11 @@ class Metrics:
             self.errors.labels(e)
 
     def prime(self, option_ids: tuple[str, ...], queue_partners: tuple[str, ...] = (),
-              phone_partners: tuple[str, ...] = ()) -> None:
-        """Show every option's and partner's series from the start, at zero."""
+              phone_partners: tuple[str, ...] = (), entries: tuple[str, ...] = ()) -> None:
+        """Show every option's, partner's and entry number's series from the start, at zero."""
+        for w in ("open", "closed"):
+            for entry in (*entries, "other"):
+                self.calls.labels(w, entry)
         for o in option_ids:
             self.selections.labels(o)
         for p in queue_partners:

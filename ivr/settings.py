@@ -16,7 +16,7 @@ from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
             "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
             "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM", "IVR_CALLER_ID",
-            "IVR_STATE_DIR")
+            "IVR_STATE_DIR", "IVR_ENTRY_NUMBERS")
 
 
 class SettingsError(Exception):
@@ -39,9 +39,21 @@ class Settings:
     sms_from: str | None  # the number or sender the SMS comes from; unset: SMS is not offered
     caller_id: str | None  # shown to phone partners when the number dialled is not a plain E.164 number
     state_dir: Path  # where the embedded store keeps its counts between runs (no call data)
+    entries: dict[str, str]  # the hotline's own numbers (To) -> entry label, e.g. +81xxxxxxxxx -> 9999
     log_level: str
     log_format: str  # json, console, or auto (json when not on a terminal)
     call_ttl: int
+
+
+def _entries(text: str) -> dict[str, str]:
+    """'+81xxx=9999,+81yyy=0120' -> {'+81xxx': '9999', '+81yyy': '0120'}: how each of our numbers is reached."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        number, sep, label = part.partition("=")
+        if not sep or not number.strip().startswith("+") or not label.strip().isalnum():
+            raise SettingsError(f"IVR_ENTRY_NUMBERS: '{part}' should be +<our number>=<label>, e.g. +81120494949=0120")
+        out[number.strip()] = label.strip()
+    return out
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +93,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         account_sid=(raw.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
         sms_from=(raw.get("IVR_SMS_FROM") or "").strip() or None,
         caller_id=(raw.get("IVR_CALLER_ID") or "").strip() or None,
+        entries=_entries(str(raw.get("IVR_ENTRY_NUMBERS") or "")),
         state_dir=Path(raw.get("IVR_STATE_DIR") or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local"
                                                            / "state") / "ivr"),
         log_level=level,

@@ -141,7 +141,8 @@ def answer(step: Step) -> Response:
 @bp.route("/incoming", methods=["POST", "GET"])
 def incoming() -> Response:
     step = flow().incoming(g.instant)
-    ext("metrics").calls.labels(step.record["window"] if step.record else "open").inc()
+    entry = ext("settings").entries.get(param("To"), "other")
+    ext("metrics").calls.labels(step.record["window"] if step.record else "open", entry).inc()
     ext("store").count_caller(g.instant.astimezone(JST).date().isoformat(), param("From", 64))
     step.record = {**(step.record or {}), "started": g.instant.isoformat()}
     return answer(step)

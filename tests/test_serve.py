@@ -17,7 +17,8 @@ from tests.support import CALLER, TOKEN, free_port, running_server
 
 @pytest.fixture
 def server(redis_url: str, tmp_path: Path) -> Iterator[str]:
-    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00"}
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",
+           "IVR_ENTRY_NUMBERS": "+81120494949=0120,+815012349999=9999"}
     with running_server(tmp_path, env, workers=2) as (_, base):
         yield base
     server_log = (tmp_path / "server.log").read_text()
@@ -34,7 +35,8 @@ def test_calls_over_http_reach_partners_and_metrics_add_up(server: str) -> None:
                        "queue gender-niji", "queue general-tsunagari"]
     with urllib.request.urlopen(f"{server}/metrics", timeout=5) as resp:  # noqa: S310
         text = resp.read().decode()
-    assert 'ivr_calls_total{window="open"} 6.0' in text
+    assert 'ivr_calls_total{entry="0120",window="open"} 6.0' in text
+    assert 'ivr_calls_total{entry="9999",window="open"} 0.0' in text
     assert 'ivr_menu_selections_total{option="general"} 2.0' in text
     assert "ivr_clock_simulated 1.0" in text
 

@@ -256,7 +256,7 @@ def test_metrics_count_calls_and_choices(make_app: AppFactory) -> None:
     call(app, ["2"])
     call(app, ["7", "7", "7"])
     text = app.test_client().get("/metrics").get_data(as_text=True)
-    for sample in ('ivr_calls_total{window="open"} 2.0', 'ivr_menu_selections_total{option="under18"} 1.0',
+    for sample in ('ivr_calls_total{entry="other",window="open"} 2.0', 'ivr_menu_selections_total{option="under18"} 1.0',
                    'ivr_menu_selections_total{option="general"} 1.0', 'ivr_menu_bad_inputs_total{kind="wrong"} 3.0',
                    'ivr_routes_total{outcome="queued"} 2.0', 'ivr_menu_selections_total{option="disaster"} 0.0',
                    "ivr_clock_simulated 1.0"):
