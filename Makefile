@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint redis-server snapshot clean
+.PHONY: demo test setup lint test-deps snapshot clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +20,20 @@ demo: setup
 	@echo "--- Outside every window: the line is closed ---"
 	$(BIN)/ivr call --at 2026-11-23T12:00:00+09:00 --press 1
 
-# The tests start their own redis-server; install it when missing and we may.
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
-	  else echo "redis-server is needed by the tests: sudo apt-get install -y redis-server" >&2; exit 1; fi; }
+# The tests start their own redis-server and run promtool and a real prometheus (Debian packages); install what is
+# missing when we may.
+test-deps:
+	@need=""; command -v redis-server >/dev/null 2>&1 || need="$$need redis-server"; \
+	{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need="$$need prometheus"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
+	  else echo "the tests need:$$need (sudo apt-get install -y$$need)" >&2; exit 1; fi; fi
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: setup redis-server lint
+test: setup test-deps lint
 	$(BIN)/ivr config check --allow-warnings
 	$(BIN)/pytest
 
