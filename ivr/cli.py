@@ -15,6 +15,7 @@ from ivr.clock import Clock, parse_instant
 from ivr.config import Loaded
 from ivr.settings import SettingsError, load_settings
 from routing import JST, ConfigError
+from routing.model import Campaign
 
 
 def _instant(text: str) -> dt.datetime:
@@ -142,18 +143,22 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 3 if found and not args.allow_warnings else 0
 
 
-def _print_config_error(e: ConfigError) -> int:
-    print(e, file=sys.stderr)
-    return 1
+class Refused(Exception):
+    """A command cannot go on; the message says why (exit status 2)."""
+
+
+def _campaign(loaded: Loaded, campaign_id: str, command: str) -> Campaign:
+    found = next((c for c in loaded.routing.campaigns if c.id == campaign_id), None)
+    if found is None:
+        known = ", ".join(c.id for c in loaded.routing.campaigns)
+        raise Refused(f"ivr {command}: no campaign '{campaign_id}'; known: {known}")
+    return found
 
 
 def cmd_route(args: argparse.Namespace) -> int:
     from routing.preview import route_lines
 
-    try:
-        loaded = _load(args)
-    except ConfigError as e:
-        return _print_config_error(e)
+    loaded = _load(args)
     print("\n".join(route_lines(loaded.routing, _now(args), args.option, args.language)))
     return 0
 
@@ -165,10 +170,7 @@ def snapshot_file(routing_file: Path) -> Path:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from routing.preview import snapshot
 
-    try:
-        loaded = _load(args)
-    except ConfigError as e:
-        return _print_config_error(e)
+    loaded = _load(args)
     path = Path(args.out) if args.out else snapshot_file(_files(args)[1])
     text = snapshot(loaded.routing)
     if args.check:
@@ -186,16 +188,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_coverage(args: argparse.Namespace) -> int:
     from routing.preview import coverage_table
 
-    try:
-        loaded = _load(args)
-    except ConfigError as e:
-        return _print_config_error(e)
+    loaded = _load(args)
     r = loaded.routing
-    campaign = next((c for c in r.campaigns if c.id == args.campaign), None)
-    if campaign is None:
-        print(f"ivr coverage: no campaign '{args.campaign}'; known: {', '.join(c.id for c in r.campaigns)}",
-              file=sys.stderr)
-        return 2
+    campaign = _campaign(loaded, args.campaign, "coverage")
     print("\n".join(coverage_table(r, campaign)))
     from ivr.charts import coverage_png
 
@@ -208,17 +203,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ivr import report
     from ivr.state import connect
 
-    try:
-        settings = load_settings({"TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or "report"})
-        loaded = _load(args)
-    except (SettingsError, ConfigError) as e:
-        print(f"ivr report: {e}", file=sys.stderr)
-        return 2
-    campaign = next((c for c in loaded.routing.campaigns if c.id == args.campaign), None)
-    if campaign is None:
-        print(f"ivr report: no campaign '{args.campaign}'; known: "
-              f"{', '.join(c.id for c in loaded.routing.campaigns)}", file=sys.stderr)
-        return 2
+    settings = load_settings({"TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or "report"})
+    loaded = _load(args)
+    campaign = _campaign(loaded, args.campaign, "report")
     client, kind = connect(settings)
     if kind == "embedded":
         from ivr.state import Store
@@ -320,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `ivr call ... | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as e:  # the files' problems, each with file, YAML path and what is allowed
+        print(e, file=sys.stderr)
+        return 1
+    except (Refused, SettingsError) as e:
+        print(e, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
