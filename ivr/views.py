@@ -116,7 +116,7 @@ def after(response: Response) -> Response:
             metrics.latency.labels(endpoint).observe(elapsed)
         log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
                  decision=step.decision if step else None, status=response.status_code,
-                 latency_ms=round(elapsed * 1000, 2))
+                 latency_ms=round(elapsed * 1000, 2), worker=os.getpid())
         structlog.contextvars.clear_contextvars()
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,28 +17,42 @@ from tests.support import CALLER, TOKEN, free_port, running_server
 
 
 @pytest.fixture
-def server(redis_url: str, tmp_path: Path) -> Iterator[str]:
+def server(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",
            "IVR_ENTRY_NUMBERS": "+81120494949=0120,+815012349999=9999"}
     with running_server(tmp_path, env, workers=2) as (_, base):
-        yield base
+        yield base, tmp_path / "server.log"
     server_log = (tmp_path / "server.log").read_text()
     assert CALLER not in server_log and CALLER[1:] not in server_log
 
 
-def test_calls_over_http_reach_partners_and_metrics_add_up(server: str) -> None:
-    """Under gunicorn with 2 workers, signed calls reach their partners and /metrics counts every one of them."""
+
+def workers_seen(log: Path) -> set[int]:
+    """The gunicorn workers that have answered a webhook, from the canonical log lines."""
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    return {e["worker"] for e in lines if e.get("event") == "webhook"}
+
+
+def test_calls_over_http_reach_partners_and_metrics_add_up(server: tuple[str, Path]) -> None:
+    """Under gunicorn with 2 workers, signed calls reach their partners and /metrics, summed over both workers,
+    counts every one of them."""
+    base, log = server
     targets = []
     for key in ["1", "2", "5", "6", "4", "1"]:
-        result = StandIn(OverHttp(), TOKEN, server, keys=[key], caller=CALLER).call()
+        result = StandIn(OverHttp(), TOKEN, base, keys=[key], caller=CALLER).call()
         targets.append(result.connected.target if result.connected else None)
     assert targets == ["queue general-tsunagari", "queue under18-kodomo", "queue women-sakura", "phone +15005550006",
                        "queue gender-niji", "queue general-tsunagari"]
-    with urllib.request.urlopen(f"{server}/metrics", timeout=5) as resp:  # noqa: S310
+    placed = 6
+    while len(workers_seen(log)) < 2 and placed < 40:  # until both workers have answered some webhook
+        StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=CALLER).call()
+        placed += 1
+    assert len(workers_seen(log)) == 2
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:  # noqa: S310
         text = resp.read().decode()
-    assert 'ivr_calls_total{entry="0120",window="open"} 6.0' in text
+    assert f'ivr_calls_total{{entry="0120",window="open"}} {placed}.0' in text
     assert 'ivr_calls_total{entry="9999",window="open"} 0.0' in text
-    assert 'ivr_menu_selections_total{option="general"} 2.0' in text
+    assert f'ivr_menu_selections_total{{option="general"}} {placed - 4}.0' in text
     assert "ivr_clock_simulated 1.0" in text
 
 
