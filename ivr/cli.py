@@ -218,6 +218,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ivr import prompts
+
+    menu_file = _files(args)[0]
+    if args.prompts_command == "export":
+        n = prompts.export(menu_file, Path(args.out))
+        print(f"wrote {args.out}: {n} prompts")
+        return 0
+    if args.prompts_command == "import":
+        changed = prompts.import_csv(menu_file, Path(args.file))
+        print(f"{menu_file}: {len(changed)} prompts changed")
+        for c in changed:
+            print(f"  {c}")
+        return 0
+    found = prompts.check(menu_file)
+    for line in found:
+        print(line)
+    print(f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, voices match")
+    return 1 if found else 0
+
+
 def cmd_propose(args: argparse.Namespace) -> int:
     from routing.propose import propose, render_yaml
 
@@ -289,6 +310,17 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="reports", help="the folder to write to (default: reports)")
     rp.add_argument("--publish", action="store_true", help="show counts under 5 as '<5', for publication")
     rp.set_defaults(func=cmd_report)
+
+    pp = sub.add_parser("prompts", help="prompts for translators and voice actors")
+    pps = pp.add_subparsers(dest="prompts_command", required=True)
+    pe = pps.add_parser("export", help="every prompt in every language to a CSV")
+    pe.add_argument("--out", default="prompts.csv")
+    pi = pps.add_parser("import", help="read a translated CSV back into the menu file, validated first")
+    pi.add_argument("file")
+    pc = pps.add_parser("check", help="missing translations, broken placeholders, voices in the wrong language")
+    for sp_ in (pe, pi, pc):
+        sp_.add_argument("--menu", help="menu file (default: IVR_MENU_FILE or the shipped one)")
+        sp_.set_defaults(func=cmd_prompts)
 
     cp = sub.add_parser("campaign", help="campaign tools")
     cps = cp.add_subparsers(dest="campaign_command", required=True)

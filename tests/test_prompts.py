@@ -1,0 +1,72 @@
+"""Translator tooling: every prompt out to CSV and back, validated before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ivr.cli import main
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def menu(tmp_path: Path) -> Path:
+    path = tmp_path / "menu.yaml"
+    shutil.copyfile(ROOT / "menus" / "menu.yaml", path)
+    return path
+
+
+def test_every_prompt_key_exists_in_every_language() -> None:
+    """No caller may get silence or the wrong language: the shipped menu has every call prompt in every language."""
+    assert main(["prompts", "check"]) == 0
+
+
+def test_export_then_import_changes_nothing(menu: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CSV exported and read back unchanged leaves the menu file byte for byte as it was (comments kept)."""
+    before = menu.read_bytes()
+    assert main(["prompts", "export", "--menu", str(menu), "--out", str(tmp_path / "p.csv")]) == 0
+    with (tmp_path / "p.csv").open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["key", "ja", "en", "zh", "ko", "vi", "pt", "es", "fil"]
+    assert ["goodbye", "お電話ありがとうございました。", "Thank you for calling.", "感谢您的来电。", "전화해 주셔서 감사합니다.",
+            "Cảm ơn bạn đã gọi.", "Obrigado por ligar.", "Gracias por llamar.", "Salamat sa iyong pagtawag."] in rows
+    assert main(["prompts", "import", "--menu", str(menu), str(tmp_path / "p.csv")]) == 0
+    assert menu.read_bytes() == before
+
+
+def test_import_applies_a_translation(menu: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A translator's corrected line goes into the menu file, and the rest of the file is untouched."""
+    table = tmp_path / "fix.csv"
+    table.write_text("key,en\ngoodbye,Thank you for calling. Take care.\n", encoding="utf-8")
+    before = menu.read_text(encoding="utf-8")
+    assert main(["prompts", "import", "--menu", str(menu), str(table)]) == 0
+    assert "prompts.en.goodbye (line 2)" in capsys.readouterr().out
+    after = menu.read_text(encoding="utf-8")
+    assert after == before.replace("    goodbye: Thank you for calling.\n",
+                                   "    goodbye: Thank you for calling. Take care.\n", 1)
+
+
+def test_import_refuses_a_broken_translation(menu: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A referral line that lost its {number}, or an unknown language column, is refused and nothing is written."""
+    before = menu.read_bytes()
+    table = tmp_path / "bad.csv"
+    table.write_text('key,es\nreferral,"También puede llamar a {name}."\n', encoding="utf-8")
+    assert main(["prompts", "import", "--menu", str(menu), str(table)]) == 1
+    assert "prompts.es.referral: placeholders ['name']; this prompt takes ['name', 'number']" in (
+        capsys.readouterr().err)
+    table.write_text("key,klingon\ngoodbye,Qapla'\n", encoding="utf-8")
+    assert main(["prompts", "import", "--menu", str(menu), str(table)]) == 1
+    assert "header must be 'key' then languages from: ja, en, zh" in capsys.readouterr().err
+    assert menu.read_bytes() == before
+
+
+def test_check_finds_a_voice_in_the_wrong_language(menu: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Korean line given a Chinese voice would speak the wrong language: the check names it."""
+    menu.write_text(menu.read_text(encoding="utf-8").replace("voice: Polly.Seoyeon-Neural", "voice: Polly.Zhiyu-Neural"),
+                    encoding="utf-8")
+    assert main(["prompts", "check", "--menu", str(menu)]) == 1
+    assert f"{menu}: languages.ko.voice: Polly.Zhiyu-Neural speaks cmn-CN, not ko-KR" in capsys.readouterr().out
