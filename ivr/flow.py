@@ -22,7 +22,7 @@ UrlFor = Callable[..., str]
 ANSWERED = frozenset({"bridged", "redirected-from-bridged"})
 DIAL_ANSWERED = frozenset({"completed", "answered"})
 WAIT_ROUND = 20  # seconds of one wait round (words, then quiet); Twilio requests the waitUrl again after it
-HONEST_AVERAGE = (60, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
+HONEST_AVERAGE = (90, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class Flow:
         return step
 
     def closed(self, instant: dt.datetime, option: str, langs: Sequence[str]) -> Step:
-        d = self.routing.decide(instant, option)
+        d = self.routing.decide(instant, option, language=langs[0])
         r = VoiceResponse()
         for lang in langs:
             self.speak(r, self.closed_lines(d, lang))
@@ -184,10 +184,10 @@ class Flow:
 
     # -- routing to a person ----------------------------------------------------------------------------------
     def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
-        d = self.routing.decide(instant, option, step)
+        d = self.routing.decide(instant, option, step, lang)
         while d.partner is not None and d.partner.capacity is not None and not self.io.take_place(d.partner):
             step += 1  # at its cap: the next in the chain
-            d = self.routing.decide(instant, option, step)
+            d = self.routing.decide(instant, option, step, lang)
         option = d.option
         if d.kind == "closed":  # the window closed while the caller was in the menu
             s = self.closed(instant, option, (lang,) if lang != HOME else (HOME, "en"))
@@ -234,7 +234,7 @@ class Flow:
     def referrals(self, instant: dt.datetime, digits: str, option: str, lang: str, step: int, n: int) -> Step:
         """The caller's answer at the end of the chain: hear the lines again, get them by SMS, or goodbye."""
         campaign = self.routing.window_at(instant)
-        refs = self.routing.open_referrals(instant, option, campaign=campaign)
+        refs = self.routing.open_referrals(instant, option, campaign=campaign, language=lang)
         r = VoiceResponse()
         m = self.menu
         if digits == "1" and n < self.menu.spec.max_tries:

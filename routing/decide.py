@@ -26,6 +26,7 @@ from routing.model import (
 
 JST = ZoneInfo("Asia/Tokyo")
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
+HOME = "ja"  # the language every partner speaks unless it says otherwise
 OPTION_REF = "option:"
 URGENT = "-urgent"  # suffix of a partner's queue for urgent options
 DAY = 1440
@@ -238,33 +239,39 @@ class Routing:
         return tuple(out)
 
     def open_referrals(self, instant: dt.datetime, option: str, limit: int = 2,
-                       campaign: Campaign | None = None) -> tuple[Referral, ...]:
-        """Lines open at this instant for the option: its referral set, else lines that suit it, else any line."""
+                       campaign: Campaign | None = None, language: str = HOME) -> tuple[Referral, ...]:
+        """Lines open at this instant for the option (for a caller in another language, lines that serve it first):
+        its referral set, else lines that suit it, else any line."""
         local = instant.astimezone(JST)
         plan = self.plans[campaign.plan].get(option) if campaign else None
         picked: list[_Line] = []
-        tiers = ((plan.referrals if plan else ()), [x for x in self._lines if option in x.suits],
-                 [x for x in self._lines if x.suits_all])
+        speaks = [x for x in self._lines if language in x.referral.languages or "any" in x.referral.languages]
+        tiers = (speaks if language != HOME else [], (plan.referrals if plan else ()),
+                 [x for x in self._lines if option in x.suits], [x for x in self._lines if x.suits_all])
         for tier in tiers:
             picked += [x for x in tier if x not in picked and x.hours.open_at(local)]
         return tuple(x.referral for x in picked[:limit])
 
-    def decide(self, instant: dt.datetime, option: str, step: int = 0) -> Decision:
-        """Step `step` of the option's chain at this instant; past the chain, the referral lines open now."""
+    def decide(self, instant: dt.datetime, option: str, step: int = 0, language: str = HOME) -> Decision:
+        """Step `step` of the option's chain at this instant for a caller speaking `language`; past the chain,
+        the referral lines open now."""
         campaign = self.window_at(instant)
         if campaign is None:
             option = option if any(option in p for p in self.plans.values()) else self.general
             return Decision("closed", option, step, next_campaign=self.next_window(instant),
-                            referrals=self.open_referrals(instant, option))
+                            referrals=self.open_referrals(instant, option, language=language))
         if option not in self.plans[campaign.plan]:
             option = self.general
         chain = self.chain(instant, option, campaign)
+        if language != HOME:  # partners who speak it, then interpreter-backed ones; never a Japanese-only line
+            chain = tuple(p for p in chain if language in p.languages) + tuple(
+                p for p in chain if p.interpreter and language not in p.languages)
         if 0 <= step < len(chain):
             partner = chain[step]
             urgent = self.spec.plans[campaign.plan][option].urgent
             return Decision(partner.kind, option, step, partner=partner, campaign=campaign, urgent=urgent)
         return Decision("referrals", option, step, campaign=campaign,
-                        referrals=self.open_referrals(instant, option, campaign=campaign))
+                        referrals=self.open_referrals(instant, option, campaign=campaign, language=language))
 
     def counsellor(self, number: str) -> Counsellor | None:
         """The counsellor login for a registered phone number."""

@@ -54,6 +54,7 @@ class Referral(Strict):
     hours: list[HoursRule] = Field(min_length=1)
     closed: list[Closure] = Field(default_factory=list)
     suits: list[str] = Field(min_length=1, description="option ids this line suits, or 'all'")
+    languages: list[str] = Field(default_factory=list, description="languages it serves besides Japanese, or 'any'")
     source: str = Field(min_length=1)
     checked: dt.date
     note: str | None = None
@@ -69,6 +70,7 @@ class Partner(Strict):
     max_wait: int = Field(default=300, ge=30, le=3600, description="seconds in its queue before the caller rolls on")
     languages: list[str] = Field(default_factory=lambda: ["ja"], min_length=1)
     capacity: int | None = Field(default=None, ge=1, description="concurrent calls; none: no cap")
+    interpreter: bool = Field(default=False, description="takes callers in any language through an interpreter")
     hours: list[HoursRule] | None = Field(default=None, description="the partner's own hours; none: always")
     note: str | None = None
 

@@ -192,3 +192,24 @@ def test_trial_campaign_speaks_its_own_eight_options(make_app: AppFactory) -> No
     assert result.connected is not None and result.connected.target == "queue crisis-yorube-urgent"  # urgent
     general = call(make_app("2022-07-08T12:00:00+09:00"), ["9"])
     assert general.connected is not None and general.connected.target == "queue general-tsunagari"
+
+
+def test_foreign_caller_goes_to_an_interpreter_not_a_japanese_only_line(make_app: AppFactory) -> None:
+    """When the foreign-language partner is full, a Portuguese speaker goes to the interpreter-backed partner,
+    skipping the Japanese-only general line, and then hears the foreign-language line first, in Portuguese."""
+    result = call(make_app("2026-12-26T20:00:00+09:00"), ["3", "5", "-"], queue_result="queue-full")
+    assert [e.target for e in result.of("enqueue")] == ["foreign-worldbridge", "general-aozora"]
+    assert result.heard("pt-BR")[-5:-3] == [
+        "Você também pode ligar para the Yorisoi Hotline (press 2 for foreign languages), no número 0120-279-338.",
+        "Você também pode ligar para the Yorisoi Hotline, no número 0120-279-338."]
+
+
+def test_foreign_language_line_is_offered_only_in_its_hours(make_app: AppFactory) -> None:
+    """よりそい's foreign-language line (10:00-22:00) is named at 21:30 but not at 22:00 for an English speaker."""
+    inside = call(make_app("2026-12-26T20:59:00+09:00"), ["3", "1", "-"], queue_result="queue-full")
+    assert any("press 2 for foreign languages" in h for h in inside.heard("en"))
+    routing = make_app("2026-12-26T20:59:00+09:00").extensions["ivr.config"].current.routing
+    import datetime as dt
+
+    late = routing.open_referrals(dt.datetime.fromisoformat("2026-12-26T22:00:00+09:00"), "foreign", language="en")
+    assert [r.id for r in late] == ["yorisoi"]

@@ -62,7 +62,7 @@ def test_route_preview(capsys: pytest.CaptureFixture[str]) -> None:
         "at 2026-12-26 Sat 21:00 JST",
         "campaign: newyear-2026 (provisional), plan 'newyear-2026'",
         "  foreign   not offered now  chain: tsunagari (no en) > aozora (no en)",
-        "                             then:  よりそいホットライン"]
+        "                             then:  よりそいホットライン（外国語、2番）, よりそいホットライン"]
 
 
 def test_route_preview_when_closed(capsys: pytest.CaptureFixture[str]) -> None:
