@@ -14,22 +14,26 @@ from twilio.rest import Client
 from ivr.state import AGGREGATE_TTL, key
 
 
-def fold_call(record: dict[str, str]) -> bool:
-    """Add one finished call to its campaign-day counters, once: a repeated status callback is not counted twice."""
+def count_once(marker: str, counts: str, counters: list[str]) -> bool:
+    """Add 1 to each counter of the `counts` hash, unless this marker was counted before (a redelivered callback)."""
     job = get_current_job()
     if job is None:
-        raise RuntimeError("fold_call runs as an RQ job")
+        raise RuntimeError("counting runs as an RQ job")
     conn = job.connection
-    if not conn.set(key("folded", record["call"]), 1, nx=True, ex=2 * 86400):
+    if not conn.set(key("folded", marker), 1, nx=True, ex=2 * 86400):
         return False
-    day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}")
-    option = record.get("option") or "none"
     pipe = conn.pipeline(transaction=True)
-    for counter in call_counters(record, option):
-        pipe.hincrby(day, counter, 1)
-    pipe.expire(day, AGGREGATE_TTL)
+    for counter in counters:
+        pipe.hincrby(counts, counter, 1)
+    pipe.expire(counts, AGGREGATE_TTL)
     pipe.execute()
     return True
+
+
+def fold_call(record: dict[str, str]) -> bool:
+    """Add one finished call to its campaign-day counters, once: a repeated status callback is not counted twice."""
+    day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}")
+    return count_once(record["call"], day, call_counters(record, record.get("option") or "none"))
 
 
 def call_counters(record: dict[str, str], option: str) -> list[str]:
@@ -90,20 +94,11 @@ def send_referral_sms(data: dict[str, str]) -> bool:
 
 def fold_outcome(record: dict[str, str]) -> bool:
     """Count one queue or dial outcome for its campaign day and partner, once per call and step."""
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("fold_outcome runs as an RQ job")
-    conn = job.connection
-    if not conn.set(key("folded", f"{record['call']}:{record['step']}:{record['kind']}"), 1, nx=True, ex=2 * 86400):
-        return False
     day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}:{record['partner'] or 'none'}")
-    pipe = conn.pipeline(transaction=True)
-    pipe.hincrby(day, f"{record['kind']}:{record['result'] or 'unknown'}", 1)
+    counters = [f"{record['kind']}:{record['result'] or 'unknown'}"]
     if record.get("wait_bucket"):
-        pipe.hincrby(day, f"wait:{record['wait_bucket']}", 1)
-    pipe.expire(day, AGGREGATE_TTL)
-    pipe.execute()
-    return True
+        counters.append(f"wait:{record['wait_bucket']}")
+    return count_once(f"{record['call']}:{record['step']}:{record['kind']}", day, counters)
 
 
 WAIT_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800)
