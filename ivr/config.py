@@ -21,7 +21,6 @@ from flask import Flask, current_app, g, request, url_for
 
 from ivr import sms
 from ivr.flow import Adapters, Flow
-from ivr.logs import call_hash
 from ivr.settings import Settings
 from menus import Menu, load_menu
 from routing import ConfigError, Routing, load_routing
@@ -34,11 +33,9 @@ NAMES = ("menu.yaml", "routing.yaml", "partners.yaml")
 
 def take_place(partner: Partner) -> bool:
     """Hold a place for this call at a partner with a cap (shared across instances through Redis)."""
-    sid = g.get("sid")
-    if sid is None or partner.capacity is None:
+    if g.get("sid") is None or partner.capacity is None:
         return True
-    member = call_hash(current_app.extensions["ivr.settings"].hash_key, sid)
-    return bool(current_app.extensions["ivr.store"].take_place(partner.id, partner.capacity, member))
+    return bool(current_app.extensions["ivr.store"].take_place(partner.id, partner.capacity, g.call))
 
 
 def joined(queue: str) -> None:

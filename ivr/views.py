@@ -101,7 +101,8 @@ def before() -> Response | None:
         return forbidden("forged")
     g.verified = True
     g.sid = valid_call_sid(request.values.get("CallSid"))
-    structlog.contextvars.bind_contextvars(call=call_hash(ext("settings").hash_key, g.sid))
+    g.call = call_hash(ext("settings").hash_key, g.sid)  # once per request: logs, places, counts
+    structlog.contextvars.bind_contextvars(call=g.call)
     g.instant = ext("clock").now()
     return None
 
@@ -177,7 +178,7 @@ def give_back() -> None:
     """This call no longer holds a place at any partner (it was answered, left the queue, or ended)."""
     if g.sid:
         capped = [p.id for p in flow().routing.partners.values() if p.capacity is not None]
-        ext("store").give_back(call_hash(ext("settings").hash_key, g.sid), capped)
+        ext("store").give_back(g.call, capped)
 
 
 def partner_of() -> str:
@@ -202,7 +203,7 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
     store = ext("store")
     rec = store.call(g.sid)
     store.enqueue(fold_outcome, {
-        "call": call_hash(ext("settings").hash_key, g.sid), "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
+        "call": g.call, "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
         "campaign": rec.get("campaign", ""), "day": g.instant.astimezone(JST).date().isoformat(),
         "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
         "wait_bucket": wait_bucket(waited) if waited is not None else "",
@@ -240,7 +241,7 @@ def status() -> Response:
         rec = store.call(g.sid)
         store.left(rec.get("queue", ""), g.sid)
         store.enqueue(fold_call, {
-            "call": call_hash(ext("settings").hash_key, g.sid),
+            "call": g.call,
             "campaign": rec.get("campaign", ""),
             "day": g.instant.astimezone(JST).date().isoformat(),
             "option": rec.get("option", ""),
