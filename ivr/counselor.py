@@ -10,9 +10,11 @@ import hmac
 from typing import Any
 
 import structlog
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.flow import Step
+from ivr.views import answer, ext, flow, small_int
 from menus import HOME
 from routing.model import Counsellor
 
@@ -23,18 +25,7 @@ IDLE_ROUNDS = 10  # empty-queue waits (about a minute each) before the line says
 DIAL_WAIT = 60  # seconds a counsellor waits on an empty queue for the next caller
 
 
-def ext(name: str) -> Any:
-    return current_app.extensions[f"ivr.{name}"]
-
-
-def flow() -> Any:
-    return ext("config").current.flow
-
-
 def reply(r: VoiceResponse, decision: str) -> Response:
-    from ivr.flow import Step
-    from ivr.views import answer
-
     return answer(Step(r, decision))
 
 
@@ -77,7 +68,7 @@ def pin() -> Response:
     if c is None:
         return unknown()
     given = "".join(ch for ch in (request.values.get("Digits") or "")[:16] if ch.isdigit())
-    tries = _int("n", 1, MAX_TRIES)
+    tries = small_int("n", 1, MAX_TRIES)
     if hmac.compare_digest(given.encode(), c.pin.encode()):
         ext("metrics").counsellor_logins.labels("ok").inc()
         log.info("counsellor_login", partner=c.partner)
@@ -93,13 +84,6 @@ def pin() -> Response:
     say(r, "counsellor_pin_wrong")
     ask_pin(r, tries + 1)
     return reply(r, f"counsellor:{c.partner}:pin_wrong")
-
-
-def _int(name: str, default: int, high: int) -> int:
-    try:
-        return min(max(int((request.values.get(name) or "")[:4]), 0), high)
-    except ValueError:
-        return default
 
 
 def bridge(c: Counsellor, idle: int) -> Response:
@@ -153,14 +137,14 @@ def after() -> Response:
     if c is None:
         return unknown()
     status = (request.values.get("DialCallStatus") or "").lower()
-    talked = status in ("completed", "answered") and _int("DialCallDuration", 0, 86400) > 0
+    talked = status in ("completed", "answered") and small_int("DialCallDuration", 0, 86400) > 0
     r = VoiceResponse()
     if talked:
         g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller"), method="POST",
                       action_on_empty_result=True)
         say(g_, "counsellor_next")
         return reply(r, f"counsellor:{c.partner}:after_call")
-    idle = _int("i", 0, IDLE_ROUNDS) + 1
+    idle = small_int("i", 0, IDLE_ROUNDS) + 1
     if idle >= IDLE_ROUNDS:
         say(r, "counsellor_bye")
         r.hangup()
@@ -180,5 +164,3 @@ def next_caller() -> Response:
     r.hangup()
     return reply(r, f"counsellor:{c.partner}:done")
 
-
-__all__ = ["bp", "g"]
