@@ -202,8 +202,8 @@ class Flow:
                         record={"route": "referrals", "step": step})
         p = d.partner
         self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
+        queue = p.contact + (URGENT if d.urgent else "") if p.kind == "queue" else ""
         if p.kind == "queue":
-            queue = p.contact + (URGENT if d.urgent else "")
             r.enqueue(queue, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
                       action=self.url("voice.queue_done", q=queue, p=p.id, **params), method="POST")
             self.io.joined(queue)
@@ -214,7 +214,7 @@ class Flow:
         first = "queued" if p.kind == "queue" else "dialled"
         return Step(r, f"{p.kind}:{p.id}", option, lang, outcome=first if step == 0 else "overflowed",
                     record={"route": p.kind, "partner": p.id, "step": step,
-                            "queue": p.contact + (URGENT if d.urgent else "") if p.kind == "queue" else ""})
+                            "queue": queue})
 
     def _referral_menu(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral], step: int,
                        n: int, intro: Sequence[Line] = ()) -> None:

@@ -80,7 +80,7 @@ def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list
     for day in days:
         for option in [*options, "all"]:
             if option == "all":
-                names = [o for o in options]
+                names = options
                 calls = day.n("calls")
                 answered = sum(day.n(f"answered|{o}") for o in names)
                 abandoned = sum(day.n(f"abandoned|{o}") for o in names)
