@@ -20,10 +20,11 @@ demo: setup
 	@echo "--- Outside every window: the line is closed ---"
 	$(BIN)/ivr call --at 2026-11-23T12:00:00+09:00 --press 1
 
-# The tests start their own redis-server and run promtool and a real prometheus (Debian packages); install what is
-# missing when we may.
+# The tests start their own redis-server, run promtool and a real prometheus, and make placeholder recordings with
+# espeak-ng (Debian packages); install what is missing when we may.
 test-deps:
 	@need=""; command -v redis-server >/dev/null 2>&1 || need="$$need redis-server"; \
+	command -v espeak-ng >/dev/null 2>&1 || need="$$need espeak-ng"; \
 	{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need="$$need prometheus"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \

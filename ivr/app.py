@@ -30,7 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ivr.metrics"].prime(boot.menu.all_option_ids,
                                         tuple(p.id for p in partners if p.kind == "queue"),
                                         tuple(p.id for p in partners if p.kind == "phone"),
-                                        tuple(dict.fromkeys(settings.entries.values())))
+                                        tuple(dict.fromkeys(settings.entries.values())),
+                                        tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded))
     app.extensions["ivr.metrics"].watch(app.extensions["ivr.config"], clock)
     state.init_app(app)
     views.init_app(app)

@@ -117,12 +117,19 @@ def _load(args: argparse.Namespace) -> Loaded:
     return load(*_files(args), Path(partners) if partners else None)
 
 
+def _audio_dir() -> Path:
+    from ivr.settings import DEFAULT_AUDIO
+
+    return Path(os.environ.get("IVR_AUDIO_DIR") or DEFAULT_AUDIO)
+
+
 def _now(args: argparse.Namespace) -> dt.datetime:
     at = getattr(args, "at", None)
     return at if at is not None else Clock.from_setting(os.environ.get("IVR_CLOCK")).now()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from ivr.prompts import missing_audio
     from routing.check import warnings
 
     menu, routing_file = _files(args)
@@ -133,6 +140,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     r = loaded.routing
     m = loaded.menu
+    unsaid = [f"{_audio_dir() / code}: {clip}.wav: recording does not exist, and {code} has no voice"
+              for code, clips in missing_audio(m, routing_file, _audio_dir()).items()
+              if m.spec.languages[code].voice is None for clip in clips]
+    if unsaid:  # a caller would hear English instead of their language
+        print("\n".join(unsaid), file=sys.stderr)
+        return 1
     print(f"ok: {menu} ({len(m.all_option_ids)} options in {len(m.layouts)} key layouts, "
           f"{len(m.spec.languages)} languages)")
     print(f"ok: {routing_file} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
@@ -221,7 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_prompts(args: argparse.Namespace) -> int:
     from ivr import prompts
 
-    menu_file = _files(args)[0]
+    menu_file, routing_file = _files(args)
     if args.prompts_command == "export":
         n = prompts.export(menu_file, Path(args.out))
         print(f"wrote {args.out}: {n} prompts")
@@ -232,10 +245,16 @@ def cmd_prompts(args: argparse.Namespace) -> int:
         for c in changed:
             print(f"  {c}")
         return 0
-    found = prompts.check(menu_file)
-    for line in found:
+    if args.prompts_command == "record":
+        written = prompts.record(menu_file, routing_file, _audio_dir(), args.lang, voice=args.voice,
+                                 replace=args.replace)
+        print(f"{_audio_dir() / args.lang}: {len(written)} placeholder recordings written")
+        return 0
+    found, notes = prompts.check(menu_file, routing_file, _audio_dir())
+    for line in [*found, *notes]:
         print(line)
-    print(f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, voices match")
+    print(f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, voices match, "
+          "recordings present")
     return 1 if found else 0
 
 
@@ -317,9 +336,15 @@ def parser() -> argparse.ArgumentParser:
     pe.add_argument("--out", default="prompts.csv")
     pi = pps.add_parser("import", help="read a translated CSV back into the menu file, validated first")
     pi.add_argument("file")
-    pc = pps.add_parser("check", help="missing translations, broken placeholders, voices in the wrong language")
-    for sp_ in (pe, pi, pc):
+    pc = pps.add_parser("check", help="missing translations and recordings, broken placeholders, voices in the "
+                        "wrong language")
+    pw = pps.add_parser("record", help="placeholder recordings with espeak-ng for the clips a language lacks")
+    pw.add_argument("--lang", required=True, help="language code in the menu file, e.g. ne")
+    pw.add_argument("--voice", help="espeak-ng voice (default: the language's code)")
+    pw.add_argument("--replace", action="store_true", help="write every clip again, recorded or not")
+    for sp_ in (pe, pi, pc, pw):
         sp_.add_argument("--menu", help="menu file (default: IVR_MENU_FILE or the shipped one)")
+        sp_.add_argument("--routing", help="routing file, for referral names (default: IVR_ROUTING_FILE or shipped)")
         sp_.set_defaults(func=cmd_prompts)
 
     cp = sub.add_parser("campaign", help="campaign tools")

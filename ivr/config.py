@@ -20,8 +20,10 @@ import structlog
 from flask import Flask, current_app, g, request, url_for
 
 from ivr import sms
+from ivr.audio import Recordings
+from ivr.audio import base_url as audio_base
 from ivr.flow import Adapters, Flow
-from ivr.settings import Settings
+from ivr.settings import DEFAULT_AUDIO, Settings
 from menus import Menu, load_menu
 from routing import ConfigError, Routing, load_routing
 from routing.model import Partner
@@ -61,6 +63,7 @@ class Loaded:
     flow: Flow
     digest: str  # sha256 of the files' bytes, short
     files: tuple[Path, ...]
+    recordings: Recordings
 
 
 def digest_of(files: list[Path]) -> str:
@@ -78,13 +81,20 @@ def problems_of(err: Exception) -> list[str]:
     return [f"{type(err).__name__}: {err}"]
 
 
-def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None) -> Loaded:
+def audio_missing(lang: str, to: str) -> None:
+    current_app.extensions["ivr.metrics"].audio_fallbacks.labels(lang, to).inc()
+
+
+def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None, *,
+         audio_dir: Path | None = DEFAULT_AUDIO) -> Loaded:
     """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path."""
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
     files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
-    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send, joined))
-    return Loaded(menu, routing, flow, digest_of(files), tuple(files))
+    recordings = Recordings(audio_dir, menu.spec.languages)
+    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send, joined,
+                                        audio_base, audio_missing), recordings)
+    return Loaded(menu, routing, flow, digest_of(files), tuple(files), recordings)
 
 
 def changes(old: Loaded, new: Loaded) -> list[str]:
@@ -188,6 +198,9 @@ class ConfigHolder:
         self.last_good = LastGood(settings.runtime_dir)
         self.boot = self.current = self._boot()
 
+    def _load(self, menu: Path, routing: Path, partners: Path | None) -> Loaded:
+        return load(menu, routing, partners, audio_dir=self.settings.audio_dir)
+
     def _files(self) -> tuple[Path, Path, Path | None]:
         s = self.settings
         return s.menu_file, s.routing_file, s.partners_file
@@ -197,20 +210,20 @@ class ConfigHolder:
         if previous is not None and not self.last_good.reload_requested():
             # A worker restarted for another reason (timeout, memory): serve what the other workers serve.
             try:
-                return load(*previous)
+                return self._load(*previous)
             except Exception:
                 log.exception("last_good_unreadable")
         try:
-            loaded = load(*self._files())
+            loaded = self._load(*self._files())
         except Exception as e:  # any failure: a worker must never fail to boot while a good config exists
             if previous is None:
                 raise  # nothing good to fall back to: the service must not start
             log.error("config_rejected", problems=problems_of(e), serving="last good config")
             self._count("rejected")
-            return load(*previous)
+            return self._load(*previous)
         if previous is not None and self.last_good.digest() != loaded.digest:
             try:
-                old: Loaded | None = load(*previous)
+                old: Loaded | None = self._load(*previous)
             except Exception:  # a last good copy from an older release: the change is still applied
                 old = None
             self._applied(old, loaded)
@@ -233,7 +246,7 @@ class ConfigHolder:
     def reload(self) -> tuple[str, Loaded, list[str]]:
         """Re-read and validate; returns (applied | unchanged | rejected, the config now serving, details)."""
         try:
-            loaded = load(*self._files())
+            loaded = self._load(*self._files())
         except Exception as e:
             problems = problems_of(e)
             log.error("config_rejected", problems=problems, serving=self.current.digest)

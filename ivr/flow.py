@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
-from menus import HOME, Line, Menu, Phone, spoken_when
+from ivr.audio import Recordings
+from menus import HOME, Line, Menu, Named, Phone
 from routing import JST, Decision, Routing
 from routing.decide import URGENT
 from routing.model import Partner, Referral
@@ -35,6 +36,16 @@ class Adapters:
     sms_possible: Callable[[], bool] = lambda: False  # the caller's number is present, not withheld, and SMS is set up
     send_sms: Callable[[str], bool] = lambda body: False  # queue one message to the caller
     joined: Callable[[str], None] = lambda queue: None  # the caller now waits in this queue
+    audio_base: Callable[[], str] = lambda: "/audio"  # where Twilio fetches recordings
+    audio_missing: Callable[[str, str], None] = lambda lang, to: None  # a recording was expected: (language, to)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A spoken answer (Twilio's SpeechResult and Confidence); never logged or stored, only matched."""
+
+    text: str
+    confidence: float
 
 
 @dataclass
@@ -51,27 +62,50 @@ class Step:
 
 
 class Flow:
-    def __init__(self, menu: Menu, routing: Routing, adapters: Adapters):
+    def __init__(self, menu: Menu, routing: Routing, adapters: Adapters, recordings: Recordings | None = None):
         self.menu = menu
         self.routing = routing
         self.io = adapters
         self.url = adapters.url
         self.general = menu.general
+        self.recordings = recordings or Recordings(None, ())
+        self.foreign = next((o for o in menu.options if o.choose_language), None)
 
     # -- speaking ---------------------------------------------------------------------------------------------
     def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
         for line in lines:
-            voice = self.menu.language(line.lang)
-            say = node.say(voice=voice.voice, language=voice.say)
-            for part in line.parts:
-                if isinstance(part, Phone):
-                    say.say_as(part.number, interpret_as="telephone")
-                else:
-                    say.append(part)
+            self._speak(node, line)
+
+    def _speak(self, node: TwiML, line: Line) -> None:
+        """Recordings where the language has them, else its voice; a recording that is expected but missing falls
+        back to the voice, or to English where the language has none, and is counted."""
+        lang = self.menu.language(line.lang)
+        if lang.recorded:
+            urls = self.recordings.find(line.lang, line.clips, self.io.audio_base) if line.clips else None
+            if urls is not None:
+                for url in urls:
+                    node.play(url)
+                return
+            expected = lang.voice is None or (line.clips is not None and
+                                              all((line.lang, c) in self.recordings for c in line.clips))
+            if lang.voice is None:
+                self.io.audio_missing(line.lang, "en")
+                line, lang = self.menu.again(line, "en"), self.menu.language("en")
+            elif expected:
+                self.io.audio_missing(line.lang, "same")
+        say = node.say(voice=lang.voice, language=lang.say)
+        for part in line.parts:
+            if isinstance(part, Phone):
+                say.say_as(part.number, interpret_as="telephone")
+            else:
+                say.append(part)
+
+    def named(self, r: Referral) -> Named:
+        return Named(r.id, (("ja", r.name), ("en", r.name_en), *r.names.items()))
 
     def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
-        return [self.menu.line(lang, "referral", option, name=r.name if lang == HOME else r.name_en,
-                               number=Phone(r.number)) for r in referrals]
+        return [self.menu.line(lang, "referral", option, name=self.named(r), number=Phone(r.number))
+                for r in referrals]
 
     def _end(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral]) -> None:
         """After the referral lines were said once: once more (the numbers matter), the emergency numbers, goodbye."""
@@ -89,17 +123,21 @@ class Flow:
             out.append(m.line(lang, "next_unknown", d.option))
         else:
             which = "next_open" if nxt.status == "confirmed" else "next_open_tentative"
-            out.append(m.line(lang, which, d.option, when=spoken_when(nxt.opens.astimezone(JST), lang)))
+            out.append(m.line(lang, which, d.option, when=nxt.opens.astimezone(JST)))
         if d.referrals:
             out.append(m.line(lang, "now_open_lines", d.option))
         return out
 
     # -- the top menu -----------------------------------------------------------------------------------------
     def _gather(self, endpoint: str, tries: int, lines: list[Line], **params: str | int) -> VoiceResponse:
+        """Keys or speech: Japanese recognition at the top menu, English at the language choice (language names)."""
         r = VoiceResponse()
         action = self.url(endpoint, n=tries, **params)
-        g = r.gather(input="dtmf", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
-                     method="POST", action_on_empty_result=True)
+        top = endpoint == "voice.menu"
+        g = r.gather(input="dtmf speech", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
+                     method="POST", action_on_empty_result=True, speech_timeout="auto",
+                     language=self.menu.language(HOME if top else "en").say,
+                     hints=", ".join(self.menu.speech_hints(options=top)))
         self.speak(g, lines)
         r.redirect(action, method="POST")  # reached only if Twilio skips the empty result: still no dead end
         return r
@@ -127,11 +165,13 @@ class Flow:
         self._end(r, langs[0], option, d.referrals)
         return Step(r, "closed", option=option, lang=langs[0], outcome="closed")
 
-    def menu_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
+    def menu_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
         m = self.menu
         offered = self.routing.offered(instant)
         campaign = self.routing.window_at(instant)
         layout = campaign.menu if campaign else "default"
+        if not digits and heard is not None:
+            return self._spoken_menu(instant, heard, tries, offered, layout)
         if digits == m.repeat_key(layout):
             return Step(self._gather("voice.menu", tries, m.options_menu(offered, layout)), "repeat")
         option = m.option_for_key(digits, layout)
@@ -151,8 +191,12 @@ class Flow:
                 step = self.route(instant, option.id, HOME, 0)
             step.record = {**(step.record or {}), "option": option.id}
             return step
-        problem = "empty" if not digits else "wrong"
-        said = m.line(HOME, "no_input" if problem == "empty" else "invalid")
+        return self._bad_menu_input(instant, "empty" if not digits else "wrong", tries, offered, layout)
+
+    def _bad_menu_input(self, instant: dt.datetime, problem: str, tries: int, offered: frozenset[str],
+                        layout: str) -> Step:
+        m = self.menu
+        said = m.line(HOME, {"empty": "no_input", "wrong": "invalid"}.get(problem, "speech_unclear"))
         if tries >= m.spec.max_tries:
             step = self.route(instant, self.general, HOME, 0, preface=[said, m.line(HOME, "to_general")])
             step.record = {**(step.record or {}), "option": self.general, "menu": "gave_up"}
@@ -161,17 +205,66 @@ class Flow:
         step.bad_input = problem
         return step
 
-    def language_choice(self, instant: dt.datetime, digits: str, tries: int) -> Step:
+    def _spoken_menu(self, instant: dt.datetime, heard: Heard, tries: int, offered: frozenset[str],
+                     layout: str) -> Step:
+        """A spoken answer at the top menu: an option, or a language (the foreign-language line in it). Sure enough:
+        as if its key was pressed. Unsure: asked to press the key. Nothing or several things named: asked again."""
         m = self.menu
-        foreign = next((o.id for o in m.options if o.choose_language), self.general)
-        if digits == m.repeat_key():
-            return Step(self._gather("voice.language", tries, m.language_menu()), "repeat", option=foreign)
+        match = m.heard(heard.text, options=True, layout=layout)
+        foreign = self.foreign
+        if match is None:
+            return self._bad_menu_input(instant, "unclear", tries, offered, layout)
+        kind, value = match
+        sure = heard.confidence >= m.spec.speech.confidence
+        if kind == "option":
+            option = m.option(value)
+            key = next((o.key for o in m.options_menu_options(layout) if o.id == value), None)
+            if option is None or key is None:
+                return self._bad_menu_input(instant, "unclear", tries, offered, layout)
+            if sure:
+                return self.menu_choice(instant, key, tries)
+            check = [m.line(HOME, "speech_check"),
+                     m.line(HOME, "option_line", value, key=key, label=m.line(HOME, f"label.{value}"))]
+            step = Step(self._gather("voice.menu", tries + 1, check), "speech_check", option=value)
+            step.bad_input = "unsure"
+            return step
+        lang_key = m.key_of_language(value)
+        if foreign is None or lang_key is None:
+            return self._bad_menu_input(instant, "unclear", tries, offered, layout)
+        if foreign.id not in offered:  # the foreign-language line is not open now: as its key would be answered
+            return self.menu_choice(instant, foreign.key, tries)
+        if sure:
+            step = self.language_choice(instant, lang_key, 1)
+            step.record = {**(step.record or {}), "option": foreign.id}
+            return step
+        check = [m.line(HOME, "speech_check"), m.line(value, "announce", key=lang_key)]
+        step = Step(self._gather("voice.language", 1, check), "speech_check", option=foreign.id, lang=value)
+        step.record = {"option": foreign.id}
+        step.bad_input = "unsure"
+        return step
+
+    def language_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
+        m = self.menu
+        foreign = self.foreign.id if self.foreign else self.general
         lang = m.language_for_key(digits)
+        if not digits and heard is not None:
+            match = m.heard(heard.text, options=False)
+            if match is not None and heard.confidence >= m.spec.speech.confidence:
+                lang = match[1]
+            elif match is not None:  # unsure: the language's own line, "for <language>, press <key>"
+                code = match[1]
+                check = [m.line(code, "announce", key=m.key_of_language(code) or "")]
+                step = Step(self._gather("voice.language", tries + 1, check), "speech_check", option=foreign,
+                            lang=code)
+                step.bad_input = "unsure"
+                return step
         if lang is not None:
             step = self.route(instant, foreign, lang, 0)
             step.record = {**(step.record or {}), "option": foreign, "lang": lang}
             return step
-        problem = "empty" if not digits else "wrong"
+        if digits and digits == m.repeat_key():
+            return Step(self._gather("voice.language", tries, m.language_menu()), "repeat", option=foreign)
+        problem = "unclear" if not digits and heard is not None else "empty" if not digits else "wrong"
         if tries >= m.spec.max_tries:
             # They asked for another language: English is the likeliest shared one at the foreign-language line.
             step = self.route(instant, foreign, "en", 0)
@@ -242,7 +335,7 @@ class Flow:
             return Step(r, "referrals_again", option, lang)
         if digits == "2" and refs and self.io.sms_possible():
             body = "\n".join([m.line(lang, "sms_intro", option).text,
-                               *(f"{x.name if lang == HOME else x.name_en}: {x.number}" for x in refs),
+                               *(f"{m.text_of(lang, self.named(x))}: {x.number}" for x in refs),
                                m.line(lang, "emergency_short", option).text])
             sent = self.io.send_sms(body)
             self.speak(r, [m.line(lang, "sms_sent" if sent else "sms_failed", option)])

@@ -16,7 +16,7 @@ from ivr.jobs import sms_failures
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
 REJECTIONS = ("unsigned", "forged")
-INPUT_PROBLEMS = ("wrong", "empty")
+INPUT_PROBLEMS = ("wrong", "empty", "unclear", "unsure")  # unclear: speech that named nothing; unsure: confirm
 RELOAD_RESULTS = ("applied", "unchanged", "rejected")
 QUEUE_RESULTS = ("bridged", "bridging-in-process", "error", "hangup", "leave", "redirected",
                  "redirected-from-bridged", "queue-full", "system-error", "other")
@@ -35,6 +35,9 @@ class Metrics:
         self.selections = Counter("ivr_menu_selections_total", "Menu options chosen", ["option"], registry=r)
         self.bad_input = Counter("ivr_menu_bad_inputs_total", "Wrong keys and silences in a menu", ["kind"],
                                  registry=r)
+        self.audio_fallbacks = Counter("ivr_audio_fallbacks_total", "Recorded prompts that were missing when played, "
+                                       "by language and what was said instead (same: its voice, en: English)",
+                                       ["language", "to"], registry=r)
         self.routes = Counter("ivr_routes_total", "Where callers were sent", ["outcome"], registry=r)
         self.rejected = Counter("ivr_webhook_rejected_total", "Webhook requests refused (bad or no signature)",
                                 ["reason"], registry=r)
@@ -82,8 +85,12 @@ class Metrics:
             self.errors.labels(e)
 
     def prime(self, option_ids: tuple[str, ...], queue_partners: tuple[str, ...] = (),
-              phone_partners: tuple[str, ...] = (), entries: tuple[str, ...] = ()) -> None:
-        """Show every option's, partner's and entry number's series from the start, at zero."""
+              phone_partners: tuple[str, ...] = (), entries: tuple[str, ...] = (),
+              recorded: tuple[str, ...] = ()) -> None:
+        """Show every option's, partner's, entry number's and recorded language's series from the start, at zero."""
+        for lang in recorded:
+            for to in ("same", "en"):
+                self.audio_fallbacks.labels(lang, to)
         for w in ("open", "closed"):
             for entry in (*entries, "other"):
                 self.calls.labels(w, entry)

@@ -6,20 +6,107 @@ has passed the same validation as `ivr config check`.
 
 from __future__ import annotations
 
+import array
 import csv
 import io
+import subprocess
+import tempfile
+import wave
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from menus.menu import HOME, MenuFile, _check
+from ivr.audio import EXTENSIONS, PLACEHOLDERS
+from menus.menu import HOME, Menu, MenuFile, _check, load_menu
+from routing.check import load_routing
 from routing.configfile import ConfigError, Problem, load_model
+
+PHONE_RATE = 8000  # Hz: what a phone call carries; placeholder clips are written at it, 16-bit mono
 
 # Voices we use whose names do not carry their language (Amazon Polly): the language each speaks.
 POLLY = {"Tomoko-Neural": "ja-JP", "Kazuha-Neural": "ja-JP", "Takumi-Neural": "ja-JP", "Mizuki": "ja-JP",
          "Takumi": "ja-JP", "Joanna-Neural": "en-US", "Zhiyu-Neural": "cmn-CN", "Seoyeon-Neural": "ko-KR",
          "Camila-Neural": "pt-BR", "Lupe-Neural": "es-US"}
+
+
+def clip_texts(menu: Menu, routing_file: Path, lang: str) -> dict[str, str]:
+    """Every clip a recorded language needs, with its words (referral names from the routing file)."""
+    japanese = menu.language(lang).say.startswith("ja")
+    names = {r.id: r.names.get(lang) or (r.name if japanese else r.name_en)
+             for r in load_routing(routing_file, menu.layouts).spec.referrals}
+    return menu.clips_needed(lang, names)
+
+
+def missing_audio(menu: Menu, routing_file: Path, audio_dir: Path) -> dict[str, list[str]]:
+    """Recorded language -> the clips it needs that are not on disk."""
+    out = {}
+    for code, lang in menu.spec.languages.items():
+        if lang.recorded:
+            folder = audio_dir / code
+            have = {f.stem for f in folder.iterdir() if f.suffix in EXTENSIONS} if folder.is_dir() else set()
+            out[code] = sorted(set(clip_texts(menu, routing_file, code)) - have)
+    return out
+
+
+def placeholders(audio_dir: Path, lang: str) -> list[str]:
+    listing = audio_dir / lang / PLACEHOLDERS
+    if not listing.exists():
+        return []
+    return [line.split("\t")[0] for line in listing.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")]
+
+
+def record(menu_file: Path, routing_file: Path, audio_dir: Path, lang: str, *, voice: str | None = None,
+           replace: bool = False, espeak: str = "espeak-ng") -> list[str]:
+    """Placeholder recordings with espeak-ng for every clip `lang` lacks (all of them with `replace`), listed in
+    PLACEHOLDERS.txt as clips to be replaced by a native speaker's recording. Returns the clips written."""
+    menu = load_menu(menu_file)
+    if lang not in menu.spec.languages:
+        raise ConfigError([Problem(str(menu_file), "languages", f"'{lang}' is not a configured language")])
+    texts = clip_texts(menu, routing_file, lang)
+    folder = audio_dir / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    speaker = voice or menu.language(lang).say.split("-")[0]
+    written = []
+    for clip, text in texts.items():
+        target = folder / f"{clip}.wav"
+        if target.exists() and not replace:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "clip.wav"
+            # the words go in on stdin, never as an argument
+            subprocess.run([espeak, "-v", speaker, "-w", str(raw), "--stdin"], input=text.encode(),  # noqa: S603
+                           check=True, capture_output=True)
+            _to_phone_rate(raw, target)
+        written.append(clip)
+    done = set(placeholders(audio_dir, lang)) | set(written)
+    listing = ["# Placeholder recordings made by `ivr prompts record` with espeak-ng. Replace each with a native",
+               "# speaker's recording of the same words (8 kHz or better, mono) and delete its line here.",
+               *(f"{clip}\t{texts[clip]}" for clip in texts if clip in done)]
+    (folder / PLACEHOLDERS).write_text("\n".join(listing) + "\n", encoding="utf-8")
+    return written
+
+
+def _to_phone_rate(source: Path, target: Path) -> None:
+    """A mono 16-bit WAV resampled (linear interpolation) to 8 kHz: smaller, and all a phone line carries."""
+    with wave.open(str(source)) as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if width != 2 or channels != 1:
+        raise ValueError(f"{source}: expected 16-bit mono, got {8 * width}-bit with {channels} channels")
+    n = max(1, len(samples) * PHONE_RATE // rate)
+    out = array.array("h", bytes(2 * n))
+    for i in range(n):
+        x = i * rate / PHONE_RATE
+        j = min(int(x), len(samples) - 1)
+        k = min(j + 1, len(samples) - 1)
+        out[i] = int(samples[j] + (samples[k] - samples[j]) * (x - j))
+    with wave.open(str(target), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(PHONE_RATE)
+        w.writeframes(out.tobytes())
 
 
 def _yaml() -> YAML:
@@ -77,15 +164,26 @@ def import_csv(menu_file: Path, table: Path) -> list[str]:
     return changed
 
 
-def check(menu_file: Path) -> list[str]:
-    """Missing translations and unusable placeholders, and voices that do not speak their language."""
+def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[str], list[str]]:
+    """(problems, notes): missing translations, unusable placeholders, voices that do not speak their language,
+    recordings a recorded language lacks; notes list the placeholder recordings still to be replaced."""
     data = _yaml().load(menu_file.read_text(encoding="utf-8"))
-    out = [str(p) for p in _check(load_model(menu_file, MenuFile, data), str(menu_file))]
-    for code, lang in data["languages"].items():
-        voice, say = str(lang["voice"]), str(lang["say"])
-        family, _, name = voice.partition(".")
-        speaks = name[: len(say)] if family == "Google" else POLLY.get(name)
-        if speaks != say:
-            out.append(f"{menu_file}: languages.{code}.voice: {voice} "
-                       + (f"speaks {speaks}, not {say}" if speaks else f"is not a known voice for {say}"))
-    return out
+    spec = load_model(menu_file, MenuFile, data)
+    out = [str(p) for p in _check(spec, str(menu_file))]
+    for code, lang in spec.languages.items():
+        if lang.voice is None:
+            continue
+        family, _, name = lang.voice.partition(".")
+        speaks = name[: len(lang.say)] if family == "Google" else POLLY.get(name)
+        if speaks != lang.say:
+            out.append(f"{menu_file}: languages.{code}.voice: {lang.voice} "
+                       + (f"speaks {speaks}, not {lang.say}" if speaks else f"is not a known voice for {lang.say}"))
+    notes = []
+    if not out:
+        for code, clips in missing_audio(Menu(spec, str(menu_file)), routing_file, audio_dir).items():
+            out += [f"{audio_dir / code}: {clip}.wav: recording does not exist" for clip in clips]
+            waiting = placeholders(audio_dir, code)
+            if waiting:
+                notes.append(f"{audio_dir / code}: {len(waiting)} placeholder recordings to be replaced by a "
+                             f"native speaker's (listed in {PLACEHOLDERS})")
+    return out, notes

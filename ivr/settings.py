@@ -13,10 +13,12 @@ from typing import Any
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
+DEFAULT_AUDIO = DEFAULT_MENU.parent / "audio"
+
 ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
             "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
             "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM", "IVR_CALLER_ID",
-            "IVR_STATE_DIR", "IVR_ENTRY_NUMBERS")
+            "IVR_STATE_DIR", "IVR_ENTRY_NUMBERS", "IVR_AUDIO_DIR", "IVR_AUDIO_URL")
 
 
 class SettingsError(Exception):
@@ -43,6 +45,8 @@ class Settings:
     log_level: str
     log_format: str  # json, console, or auto (json when not on a terminal)
     call_ttl: int
+    audio_dir: Path  # recorded prompts, <dir>/<language>/<clip>.wav
+    audio_url: str | None  # where Twilio fetches them when not from this service's /audio/ (a CDN or bucket)
 
 
 def _entries(text: str) -> dict[str, str]:
@@ -66,6 +70,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     public_url = (raw.get("IVR_PUBLIC_URL") or "").strip().rstrip("/") or None
     if public_url and not public_url.startswith(("https://", "http://")):
         raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got '{public_url}')")
+    audio_url = (raw.get("IVR_AUDIO_URL") or "").strip().rstrip("/") or None
+    if audio_url and not audio_url.startswith(("https://", "http://")):
+        raise SettingsError(f"IVR_AUDIO_URL must be an https:// URL (got '{audio_url}')")
     secret = raw.get("IVR_HASH_KEY") or ""
     # Without a dedicated key, derive one from the token, so hashes agree across workers and instances.
     hash_key = secret.encode() if secret else hmac.new(token.encode(), b"ivr call hash", hashlib.sha256).digest()
@@ -99,4 +106,6 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         log_level=level,
         log_format=fmt,
         call_ttl=max(60, ttl),
+        audio_dir=Path(raw.get("IVR_AUDIO_DIR") or DEFAULT_AUDIO),
+        audio_url=audio_url,
     )

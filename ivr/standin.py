@@ -26,7 +26,7 @@ CONNECTED_DIAL = frozenset({"completed", "answered"})
 
 @dataclass
 class Event:
-    kind: str  # say play pause key silence enqueue wait leave connected dial hangup end error fallback redirect
+    kind: str  # say play pause key speech silence enqueue wait leave connected dial hangup end error fallback redirect
     text: str = ""
     lang: str = ""
     voice: str = ""
@@ -40,6 +40,10 @@ class Event:
             return f"  [the other party hears, {self.lang}] {self.text}"
         if self.kind == "key":
             return f"  [key] caller presses {self.text}"
+        if self.kind == "speech":
+            return f"  [speech] caller says \"{self.text}\" (confidence {self.result})"
+        if self.kind == "play":
+            return f"  [play {self.lang}] {self.target}"
         if self.kind == "silence":
             return "  [silence] caller presses nothing"
         if self.kind == "connected":
@@ -60,6 +64,11 @@ class CallResult:
 
     def heard(self, lang: str | None = None) -> list[str]:
         return [e.text for e in self.events if e.kind == "say" and (lang is None or e.lang.startswith(lang))]
+
+    def played(self, lang: str | None = None) -> list[str]:
+        """The clips played (their file names), from recordings in `lang` (a menu language code) or any."""
+        return [e.target.rsplit("/", 1)[-1].split("?")[0] for e in self.events
+                if e.kind == "play" and (lang is None or e.lang == lang)]
 
     @property
     def text(self) -> str:
@@ -186,6 +195,24 @@ class StandIn:
                                  lang="en-US", voice="twilio"))
         self._emit(result, Event("hangup"))
 
+    def answer(self, result: CallResult, gather: ET.Element) -> dict[str, str] | None:
+        """The caller's answer to a <Gather>: {"Digits": k}, {"SpeechResult": ..., "Confidence": ...} for a key
+        written `say:<words>[@confidence]`, or None for silence (speech where only keys are taken is silence)."""
+        key = self.next_key(result)
+        if key is None:
+            return None
+        if key.startswith("say:"):
+            words, _, confidence = key[4:].rpartition("@") if "@" in key else (key[4:], "", "0.92")
+            if "speech" not in (gather.get("input") or "dtmf"):
+                self._emit(result, Event("error", text="speech where the <Gather> takes only keys: heard as silence"))
+                return None
+            self._emit(result, Event("speech", text=words, result=confidence, lang=gather.get("language", "")))
+            return {"SpeechResult": words, "Confidence": confidence}
+        if key == gather.get("finishOnKey", "#"):
+            return None
+        self._emit(result, Event("key", text=key))
+        return {"Digits": key}
+
     def next_key(self, result: CallResult) -> str | None:
         key: str | None
         if self.keys:
@@ -197,7 +224,6 @@ class StandIn:
         if key in (None, "", "-", "_", "silence"):
             self._emit(result, Event("silence"))
             return None
-        self._emit(result, Event("key", text=key))
         return key
 
     # -- the call ---------------------------------------------------------------------------------------------
@@ -230,9 +256,9 @@ class StandIn:
                 for child in verb:
                     said |= self.play(result, child)
                 action = urllib.parse.urljoin(url, verb.get("action") or url)
-                key = self.next_key(result)
-                if key is not None and key != verb.get("finishOnKey", "#"):
-                    return action, {"Digits": key}
+                answer = self.answer(result, verb)
+                if answer is not None:
+                    return action, answer
                 if verb.get("actionOnEmptyResult") == "true":
                     return action, {}
             elif tag == "Redirect":
@@ -264,7 +290,9 @@ class StandIn:
                                      voice=verb.get("voice", "")))
             return True
         if verb.tag == "Play":
-            self._emit(result, Event("play", target=(verb.text or "").strip()))
+            target = (verb.text or "").strip()
+            folder = urllib.parse.urlsplit(target).path.rsplit("/", 2)  # .../audio/<language>/<clip>
+            self._emit(result, Event("play", target=target, lang=folder[-2] if len(folder) == 3 else ""))
             return True
         if verb.tag == "Pause":
             self._emit(result, Event("pause", text=f"{verb.get('length', '1')} s"))

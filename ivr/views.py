@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from ivr.flow import Flow, Step
+from ivr.flow import Flow, Heard, Step
 from ivr.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
@@ -52,6 +53,18 @@ def digits() -> str:
     if not value:
         return ""
     return value if len(value) == 1 and value in "0123456789*#" else "?"
+
+
+def heard() -> Heard | None:
+    """What the caller said, when they spoke instead of pressing a key; it is matched, never logged or stored."""
+    text = param("SpeechResult", 200)
+    if not text:
+        return None
+    try:
+        confidence = float(param("Confidence", 16))
+    except ValueError:
+        confidence = 0.0
+    return Heard(text, min(max(confidence, 0.0), 1.0) if math.isfinite(confidence) else 0.0)
 
 
 def small_int(name: str, default: int, high: int) -> int:
@@ -151,7 +164,7 @@ def incoming() -> Response:
 
 @bp.route("/menu", methods=["POST", "GET"])
 def menu() -> Response:
-    step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1)
+    step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard())
     if step.record and "option" in step.record:
         ext("metrics").selections.labels(step.record["option"]).inc()
     return answer(step)
@@ -159,7 +172,7 @@ def menu() -> Response:
 
 @bp.route("/language", methods=["POST", "GET"])
 def language() -> Response:
-    return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1))
+    return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard()))
 
 
 @bp.route("/referrals", methods=["POST", "GET"])
@@ -344,9 +357,10 @@ def init_app(app: Flask) -> None:
     app.after_request(after)
     app.register_blueprint(bp)
     app.register_blueprint(admin)
-    from ivr import counselor
+    from ivr import audio, counselor
 
     app.register_blueprint(counselor.bp)
+    audio.init_app(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.register_error_handler(Exception, on_error)

@@ -50,6 +50,8 @@ class Referral(Strict):
     id: str
     name: str
     name_en: str
+    names: dict[str, str] = Field(default_factory=dict, description="its name in other languages (code -> name); "
+                                  "English otherwise, Japanese for Japanese speakers")
     number: str = Field(pattern=r"^[0-9][0-9-]{2,15}$")
     hours: list[HoursRule] = Field(min_length=1)
     closed: list[Closure] = Field(default_factory=list)

@@ -63,10 +63,11 @@ class RedisServer:
 AppFactory = Callable[..., object]
 
 
-def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallResult:
-    """Place one simulated call on the app, as Twilio would, with the keys pressed in order."""
+def call(app: object, keys: list[str] | None = None, path: str = "/voice/incoming", **kwargs: object) -> CallResult:
+    """Place one simulated call on the app, as Twilio would, with the keys pressed in order (from `path`: a call
+    that Twilio's next request for it finds in another state)."""
     kwargs.setdefault("caller", CALLER)
-    return StandIn(InProcess(app), TOKEN, BASE, keys=keys or [], **kwargs).call()  # type: ignore[arg-type]
+    return StandIn(InProcess(app), TOKEN, BASE, keys=keys or [], **kwargs).call(path)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager

@@ -152,9 +152,10 @@ def test_withheld_number_is_let_through(make_app: AppFactory) -> None:
 def test_menu_speaks_only_options_open_now(make_app: AppFactory) -> None:
     """At 09:00 on 26 Dec 2026 the under-18 and gender lines are not staffed, so the menu does not offer them."""
     result = call(make_app("2026-12-26T09:00:00+09:00"), ["1"])
-    assert result.heard()[2:8] == [
+    assert result.heard()[2:9] == [
         "孤独や孤立に悩んでいる方は、1を押してください。", "外国語で相談したい方は、3を押してください。",
-        "For help in English and other languages, press 3.", "女性の方は、5を押してください。",
+        "For help in English and other languages, press 3.", "やさしい にほんごで はなしたい ひとも、3を おして ください。",
+        "女性の方は、5を押してください。",
         "被災していて相談したい方は、6を押してください。", "もう一度お聞きになるときは、9を押してください。"]
 
 
@@ -196,12 +197,13 @@ def test_trial_campaign_speaks_its_own_eight_options(make_app: AppFactory) -> No
 
 def test_foreign_caller_goes_to_an_interpreter_not_a_japanese_only_line(make_app: AppFactory) -> None:
     """When the foreign-language partner is full, a Portuguese speaker goes to the interpreter-backed partner,
-    skipping the Japanese-only general line, and then hears the foreign-language line first, in Portuguese."""
+    skipping the Japanese-only general line, and then hears the foreign-language line first, in Portuguese (the
+    line's Portuguese name; a line without one is named in English)."""
     result = call(make_app("2026-12-26T20:00:00+09:00"), ["3", "5", "-"], queue_result="queue-full")
     assert [e.target for e in result.of("enqueue")] == ["foreign-worldbridge", "general-aozora"]
     assert result.heard("pt-BR")[-5:-3] == [
-        "Você também pode ligar para the Yorisoi Hotline (press 2 for foreign languages), no número 0120-279-338.",
-        "Você também pode ligar para the Yorisoi Hotline, no número 0120-279-338."]
+        "Você também pode ligar para a Linha Yorisoi (para outros idiomas, pressione 2), no número 0120-279-338.",
+        "Você também pode ligar para a Linha Yorisoi, no número 0120-279-338."]
 
 
 def test_foreign_language_line_is_offered_only_in_its_hours(make_app: AppFactory) -> None:

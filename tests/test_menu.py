@@ -42,9 +42,12 @@ def test_language_choice_announces_each_language_in_itself() -> None:
     assert offered == {
         "en": "For English, press 1.", "zh": "需要中文服务，请按2。", "ko": "한국어 상담은 3번을 눌러 주세요.",
         "vi": "Để được tư vấn bằng tiếng Việt, xin bấm phím 4.", "pt": "Para atendimento em português, pressione 5.",
-        "es": "Para atención en español, marque 6.", "fil": "Para sa Filipino, pindutin ang 7."}
+        "es": "Para atención en español, marque 6.", "fil": "Para sa Filipino, pindutin ang 7.",
+        "id": "Untuk bahasa Indonesia, tekan 8.", "th": "ภาษาไทย กด 9", "ne": "नेपाली भाषाका लागि 0 थिच्नुहोस्।",
+        "easy": "やさしい にほんごで はなしたい ひとは、こめじるしを おして ください。"}
     assert {code: MENU.language(code).say for code in offered} == {
-        "en": "en-US", "zh": "cmn-CN", "ko": "ko-KR", "vi": "vi-VN", "pt": "pt-BR", "es": "es-US", "fil": "fil-PH"}
+        "en": "en-US", "zh": "cmn-CN", "ko": "ko-KR", "vi": "vi-VN", "pt": "pt-BR", "es": "es-US", "fil": "fil-PH",
+        "id": "id-ID", "th": "th-TH", "ne": "ne-NP", "easy": "ja-JP"}
 
 
 def test_phone_numbers_stay_separate_parts() -> None:

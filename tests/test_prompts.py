@@ -31,9 +31,10 @@ def test_export_then_import_changes_nothing(menu: Path, tmp_path: Path, capsys: 
     assert main(["prompts", "export", "--menu", str(menu), "--out", str(tmp_path / "p.csv")]) == 0
     with (tmp_path / "p.csv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["key", "ja", "en", "zh", "ko", "vi", "pt", "es", "fil"]
+    assert rows[0] == ["key", "ja", "en", "zh", "ko", "vi", "pt", "es", "fil", "id", "th", "ne", "easy"]
     assert ["goodbye", "お電話ありがとうございました。", "Thank you for calling.", "感谢您的来电。", "전화해 주셔서 감사합니다.",
-            "Cảm ơn bạn đã gọi.", "Obrigado por ligar.", "Gracias por llamar.", "Salamat sa iyong pagtawag."] in rows
+            "Cảm ơn bạn đã gọi.", "Obrigado por ligar.", "Gracias por llamar.", "Salamat sa iyong pagtawag.",
+            "Terima kasih telah menelepon.", "ขอบคุณที่โทรมา", "फोन गर्नुभएकोमा धन्यवाद।", "でんわを ありがとう ございました。"] in rows
     assert main(["prompts", "import", "--menu", str(menu), str(tmp_path / "p.csv")]) == 0
     assert menu.read_bytes() == before
 
@@ -70,3 +71,45 @@ def test_check_finds_a_voice_in_the_wrong_language(menu: Path, capsys: pytest.Ca
                     encoding="utf-8")
     assert main(["prompts", "check", "--menu", str(menu)]) == 1
     assert f"{menu}: languages.ko.voice: Polly.Zhiyu-Neural speaks cmn-CN, not ko-KR" in capsys.readouterr().out
+
+
+@pytest.fixture
+def audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped recordings that the commands use (IVR_AUDIO_DIR)."""
+    path = tmp_path / "audio"
+    shutil.copytree(ROOT / "menus" / "audio", path)
+    monkeypatch.setenv("IVR_AUDIO_DIR", str(path))
+    return path
+
+
+def test_check_lists_missing_recordings_and_placeholders(audio: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nepali is spoken only from recordings: a missing clip is a problem for both checks (a caller would hear
+    English); the placeholders still to be replaced by a native speaker are listed."""
+    assert main(["prompts", "check"]) == 0
+    assert "placeholder recordings to be replaced by a native speaker's" in capsys.readouterr().out
+    (audio / "ne" / "goodbye.wav").unlink()
+    (audio / "ne" / "name.yorisoi.wav").unlink()
+    assert main(["prompts", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{audio / 'ne'}: goodbye.wav: recording does not exist" in out
+    assert f"{audio / 'ne'}: name.yorisoi.wav: recording does not exist" in out
+    assert main(["config", "check", "--allow-warnings"]) == 1
+    assert f"{audio / 'ne'}: goodbye.wav: recording does not exist, and ne has no voice" in capsys.readouterr().err
+
+
+def test_record_makes_placeholders_for_missing_clips_only(audio: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ivr prompts record` speaks the missing clips with espeak-ng at phone quality and lists them as
+    placeholders; the clips already there are left alone."""
+    import wave
+
+    kept = (audio / "ne" / "wait.wav").read_bytes()
+    (audio / "ne" / "goodbye.wav").unlink()
+    (audio / "ne" / "PLACEHOLDERS.txt").write_text("# none yet\n", encoding="utf-8")
+    assert main(["prompts", "record", "--lang", "ne"]) == 0
+    assert "1 placeholder recordings written" in capsys.readouterr().out
+    with wave.open(str(audio / "ne" / "goodbye.wav")) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2) and w.getnframes() > 4000
+    assert (audio / "ne" / "wait.wav").read_bytes() == kept
+    listed = (audio / "ne" / "PLACEHOLDERS.txt").read_text(encoding="utf-8")
+    assert "goodbye\tफोन गर्नुभएकोमा धन्यवाद।" in listed and "\nwait\t" not in listed
+    assert main(["prompts", "check"]) == 0

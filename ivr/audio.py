@@ -1,0 +1,81 @@
+"""Recorded prompts: which clips exist, the URL Twilio plays each from, and the static route that serves them.
+
+Clips live in `<audio dir>/<language>/<clip>.wav` (or .mp3), next to the menu file by default (`menus/audio/`).
+They are played from this app's `/audio/` path, or from `IVR_AUDIO_URL` when a CDN or bucket serves the same tree.
+Each URL carries a hash of the file's content, the same on every instance, so a recording replaced (and the config
+reloaded) is fetched again despite long caching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, abort, current_app, request, send_from_directory
+
+EXTENSIONS = (".wav", ".mp3")
+CACHE_SECONDS = 7 * 24 * 3600  # recordings change rarely, and every change gets a new URL (?v=mtime)
+PLACEHOLDERS = "PLACEHOLDERS.txt"  # lists clips that are to be replaced by a native speaker's recording
+
+
+class Recordings:
+    """The clips found under `root` when the config was loaded; each is checked again when it is played."""
+
+    def __init__(self, root: Path | None, languages: Iterable[str]):
+        self.root = root
+        self.files: dict[tuple[str, str], str] = {}  # (language, clip) -> file name?v=content hash
+        for lang in languages:
+            folder = root / lang if root is not None else None
+            if folder is None or not folder.is_dir():
+                continue
+            for entry in sorted(folder.iterdir()):
+                if entry.suffix in EXTENSIONS and entry.is_file() and (lang, entry.stem) not in self.files:
+                    version = hashlib.sha256(entry.read_bytes()).hexdigest()[:12]
+                    self.files[(lang, entry.stem)] = f"{entry.name}?v={version}"
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self.files
+
+    def find(self, lang: str, clips: Iterable[str], base: Callable[[], str]) -> list[str] | None:
+        """URLs for every clip, or None when any of them is not on disk now."""
+        urls = []
+        for clip in clips:
+            name = self.files.get((lang, clip))
+            if name is None or self.root is None or not os.path.isfile(self.root / lang / name.split("?")[0]):
+                return None  # never recorded, or removed since the config was loaded
+            urls.append(f"{base()}/{lang}/{name}")
+        return urls
+
+    def missing(self, lang: str, clips: Iterable[str]) -> list[str]:
+        return [c for c in clips if (lang, c) not in self.files]
+
+
+bp = Blueprint("audio", __name__, url_prefix="/audio")
+
+
+def base_url() -> str:
+    """Where Twilio fetches clips: IVR_AUDIO_URL, else this service's public URL (or this request's) + /audio."""
+    settings = current_app.extensions["ivr.settings"]
+    if settings.audio_url:
+        return str(settings.audio_url)
+    return (settings.public_url or request.root_url.rstrip("/")) + "/audio"
+
+
+@bp.get("/<lang>/<name>")
+def clip(lang: str, name: str) -> Response:
+    """A recording, with long caching (its URL changes when it does). Not signed: Twilio fetches media plainly."""
+    recordings: Recordings = current_app.extensions["ivr.config"].current.recordings
+    if (lang, Path(name).stem) not in recordings or recordings.root is None or Path(name).suffix not in EXTENSIONS:
+        abort(404)
+    response = send_from_directory(recordings.root / lang, name, max_age=CACHE_SECONDS, conditional=True)
+    response.cache_control.public = True
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+__all__ = ["CACHE_SECONDS", "PLACEHOLDERS", "Recordings", "base_url", "init_app"]
