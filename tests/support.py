@@ -63,6 +63,19 @@ class RedisServer:
 AppFactory = Callable[..., object]
 
 
+def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """The Procfile's `worker` process on this Redis, with these options (`--burst`: until the queue is empty)."""
+    import shlex
+    import sys
+
+    root = Path(__file__).parents[1]
+    line = next(x for x in (root / "Procfile").read_text().splitlines() if x.startswith("worker:"))
+    argv = [redis_url if a == "${REDIS_URL}" else a for a in shlex.split(line.removeprefix("worker:"))]
+    argv[0] = str(Path(sys.executable).with_name(argv[0]))  # rq, from this environment
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root)
+
+
 def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallResult:
     """Place one simulated call on the app, as Twilio would, with the keys pressed in order."""
     kwargs.setdefault("caller", CALLER)

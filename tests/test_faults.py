@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 import redis
 import structlog
+from rq import Queue
+from rq.registry import FailedJobRegistry
 
 from ivr import jobs, logs
+from tests.support import AppFactory, call, rq_worker
+
+OPEN = "2025-05-03T03:00:00+09:00"
 
 
 def test_a_log_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +115,37 @@ def test_a_fold_killed_part_way_and_retried_counts_once(job: Callable[[dict[str,
         assert job(record) is False
         assert {k.decode(): int(v) for k, v in client.hgetall(counts).items()} == expected
     assert 2 <= survive < 20
+
+
+def aggregates(client: redis.Redis) -> dict[str, dict[str, int]]:
+    return {k.decode(): {f.decode(): int(v) for f, v in client.hgetall(k).items()}
+            for k in client.scan_iter("ivr:agg:*")}
+
+
+def test_calls_go_on_without_the_rq_worker_and_are_counted_once_when_it_returns(make_app: AppFactory,
+                                                                                redis_url: str) -> None:
+    """With no RQ worker running, callers still reach partners and their counts wait in the queue; a worker that
+    comes back folds each once, and the same jobs delivered again change nothing."""
+    app = make_app(OPEN)
+    reached = [call(app, ["1"]), call(app, ["6"]), call(app, ["5"], wait_rounds=[13, 1])]
+    assert [r.connected.target if r.connected else None for r in reached] == [
+        "queue general-tsunagari", "phone +15005550006", "queue general-tsunagari"]
+    client = redis.Redis.from_url(redis_url)
+    queue = Queue("ivr", connection=client)
+    waiting = [(j.func_name, j.args) for j in queue.get_jobs()]
+    assert len(waiting) == 7 and aggregates(client) == {}  # 3 calls, 4 queue or dial outcomes
+    assert rq_worker(redis_url, "--burst").wait(timeout=60) == 0
+    counted = aggregates(client)
+    assert counted == {
+        "ivr:agg:gw-2025:2025-05-03": {"calls": 3, "calls|general": 1, "calls|general|h03": 1, "answered|general": 1,
+                                       "wait|general|le30": 1, "calls|disaster": 1, "calls|disaster|h03": 1,
+                                       "answered|disaster": 1, "calls|women": 1, "calls|women|h03": 1,
+                                       "answered|women": 1, "overflowed|women": 1, "wait|women|le30": 1},
+        "ivr:agg:gw-2025:2025-05-03:tsunagari": {"queue:bridged": 2, "wait:le30": 2},
+        "ivr:agg:gw-2025:2025-05-03:hinata": {"dial:completed": 1},
+        "ivr:agg:gw-2025:2025-05-03:sakura": {"queue:leave": 1, "wait:le600": 1}}
+    for func, args in waiting:  # delivered again, as after a requeue of jobs whose worker was lost
+        queue.enqueue(func, *args)
+    assert rq_worker(redis_url, "--burst").wait(timeout=60) == 0
+    assert aggregates(client) == counted
+    assert queue.count == 0 and FailedJobRegistry(queue=queue).count == 0
