@@ -59,6 +59,13 @@ class RedisServer:
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def kill(self) -> None:
+        """Die at once (SIGKILL), connections and all; `start()` brings it back, empty, on the same port."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
 
 AppFactory = Callable[..., object]
 

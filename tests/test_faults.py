@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -15,8 +16,9 @@ import structlog
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from ivr import jobs, logs
-from tests.support import AppFactory, call, rq_worker
+from ivr import jobs, logs, state
+from ivr.standin import InProcess, StandIn
+from tests.support import BASE, CALLER, TOKEN, AppFactory, RedisServer, call, rq_worker
 
 OPEN = "2025-05-03T03:00:00+09:00"
 
@@ -102,7 +104,8 @@ def test_a_fold_killed_part_way_and_retried_counts_once(job: Callable[[dict[str,
     client = redis.Redis.from_url(redis_url)
     for survive in range(20):
         client.flushall()
-        monkeypatch.setattr(jobs, "get_current_job", lambda: SimpleNamespace(connection=DiesAfter(client, [survive])))
+        dying = SimpleNamespace(connection=DiesAfter(client, [survive]))
+        monkeypatch.setattr(jobs, "get_current_job", lambda: dying)  # noqa: B023 (called in this iteration)
         try:
             job(record)
         except Killed:
@@ -149,3 +152,73 @@ def test_calls_go_on_without_the_rq_worker_and_are_counted_once_when_it_returns(
     assert rq_worker(redis_url, "--burst").wait(timeout=60) == 0
     assert aggregates(client) == counted
     assert queue.count == 0 and FailedJobRegistry(queue=queue).count == 0
+
+
+# -- Redis killed before and during calls ---------------------------------------------------------------------
+class KillsRedis(InProcess):
+    """Twilio posting to the app, with Redis killed just before request number `at` of the call."""
+
+    def __init__(self, app: Any, server: RedisServer, at: int):
+        super().__init__(app)
+        self.server, self.at, self.sent = server, at, 0
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        self.sent += 1
+        if self.sent == self.at:
+            self.server.kill()
+        return super().post(url, params, signature)
+
+
+@pytest.fixture
+def store_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The monotonic clock the store's back-off reads, moved by the test instead of slept through."""
+    now = [1000.0]
+    monkeypatch.setattr(state, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    return now
+
+
+def degraded(app: Any) -> tuple[bool, str]:
+    """What /readyz (which tries Redis) and then the ivr_state_degraded gauge say."""
+    client = app.test_client()
+    ready = client.get("/readyz").get_json()["degraded"]
+    return ready, next(x for x in client.get("/metrics").get_data(as_text=True).splitlines()
+                       if x.startswith("ivr_state_degraded "))
+
+
+def test_with_redis_killed_before_the_calls_every_option_reaches_someone(make_app: AppFactory,
+                                                                         own_redis: RedisServer) -> None:
+    """Redis dead from the start: every option still reaches its partner, a caller whose whole chain is full
+    hears the lines open now, and /readyz and ivr_state_degraded say the service is degraded."""
+    app = make_app(OPEN, REDIS_URL=own_redis.url)
+    own_redis.kill()
+    reached = {keys: call(app, list(keys)) for keys in [("1",), ("2",), ("3", "2"), ("4",), ("5",), ("6",)]}
+    assert {k: r.connected.target if r.connected else None for k, r in reached.items()} == {
+        ("1",): "queue general-tsunagari", ("2",): "queue under18-kodomo", ("3", "2"): "queue foreign-worldbridge",
+        ("4",): "queue gender-niji", ("5",): "queue women-sakura", ("6",): "phone +15005550006"}
+    full = call(app, ["1", "-"], queue_result="queue-full")
+    assert full.connected is None and "よりそいホットライン、電話番号 0120-279-338 でも相談できます。" in full.heard()
+    for result in [*reached.values(), full]:
+        assert not result.stranded and not result.fallback_used
+        assert {status for _, status in result.requests} <= {200, 204}
+    assert degraded(app) == (True, "ivr_state_degraded 1.0")
+
+
+def test_redis_killed_at_any_step_of_a_call_and_back_without_a_restart(make_app: AppFactory, own_redis: RedisServer,
+                                                                       store_clock: list[float]) -> None:
+    """Redis killed before each request of a call in turn (dial, no answer, overflow to a queue, status): the
+    caller reaches the next partner every time. Once Redis is back the same app uses it again, and says so."""
+    app = make_app(OPEN, REDIS_URL=own_redis.url)
+    steps = len(call(app, ["6"], dial_status="no-answer").requests)
+    assert steps == 6  # incoming, menu, dial-done, wait, queue-done, status
+    for at in range(1, steps + 1):
+        result = StandIn(KillsRedis(app, own_redis, at), TOKEN, BASE, keys=["6"], dial_status="no-answer",
+                         caller=CALLER).call()
+        assert result.connected is not None and result.connected.target == "queue general-tsunagari", at
+        assert not result.fallback_used and {s for _, s in result.requests} <= {200, 204}, at
+        assert degraded(app) == (True, "ivr_state_degraded 1.0")
+        own_redis.start()
+        store_clock[0] += state.RETRY_AFTER  # the back-off is over: the next request tries Redis again
+    assert degraded(app) == (False, "ivr_state_degraded 0.0")
+    after = call(app, ["4"])
+    record = redis.Redis.from_url(own_redis.url).hgetall(f"ivr:call:{after.call_sid}")
+    assert (record[b"partner"], record[b"result"]) == (b"niji", b"answered")
