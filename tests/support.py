@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ivr.standin import CallResult, InProcess, StandIn
+from ivr.standin import CallResult, InProcess, StandIn, Transport
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "https://hotline.example.jp"
@@ -70,6 +71,18 @@ class RedisServer:
 AppFactory = Callable[..., object]
 
 
+def signed(url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature for this URL and these POST parameters, as Twilio computes it with our token."""
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(TOKEN).compute_signature(url, params))
+
+
+def post_signed(transport: Transport, url: str, params: dict[str, str]) -> tuple[int, str, bytes]:
+    """One webhook request signed as Twilio signs it, in process or over HTTP: (status, content type, body)."""
+    return transport.post(url, params, signed(url, params))
+
+
 def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subprocess.Popen[bytes]:
     """The Procfile's `worker` process on this Redis, with these options (`--burst`: until the queue is empty)."""
     import shlex
@@ -120,3 +133,23 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         log.close()
+
+
+def gunicorn_workers(master: int) -> set[int]:
+    """The worker processes of a gunicorn master, as they are now."""
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def worker_holding(conn: socket.socket, workers: set[int]) -> int | None:
+    """Which of these processes has accepted this client connection; None while it waits in the listen queue."""
+    client_port, server_port = conn.getsockname()[1], conn.getpeername()[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl, local ip:port, remote ip:port (hex), ..., inode (10th)
+        local, remote, inode = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16), fields[9]
+        if (local, remote) != (server_port, client_port) or inode == "0":
+            continue
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return pid
+    return None

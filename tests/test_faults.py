@@ -4,9 +4,15 @@ config written under load, and the fallback URL with nothing left but the boot c
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import sys
 import time
+import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,8 +23,22 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from ivr import jobs, logs, state
-from ivr.standin import InProcess, StandIn
-from tests.support import BASE, CALLER, TOKEN, AppFactory, RedisServer, call, rq_worker
+from ivr.standin import InProcess, OverHttp, StandIn
+from tests.support import (
+    BASE,
+    CALLER,
+    TOKEN,
+    AppFactory,
+    RedisServer,
+    call,
+    gunicorn_workers,
+    post_signed,
+    rq_worker,
+    running_server,
+    signed,
+    worker_holding,
+)
+from tests.test_queue import capped_routing
 
 OPEN = "2025-05-03T03:00:00+09:00"
 
@@ -222,3 +242,66 @@ def test_redis_killed_at_any_step_of_a_call_and_back_without_a_restart(make_app:
     after = call(app, ["4"])
     record = redis.Redis.from_url(own_redis.url).hgetall(f"ivr:call:{after.call_sid}")
     assert (record[b"partner"], record[b"result"]) == (b"niji", b"answered")
+
+
+# -- a gunicorn worker killed mid-request ---------------------------------------------------------------------
+def half_sent(base: str, path: str, params: dict[str, str]) -> socket.socket:
+    """A signed webhook whose body stops half-way: the worker that takes it waits inside the request for the rest."""
+    body = urllib.parse.urlencode(params).encode()
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Twilio-Signature: {signed(base + path, params)}\r\n"
+                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                 + body[:len(body) // 2])
+    return conn
+
+
+def test_a_worker_killed_mid_request_then_twilio_retries_the_step(redis_url: str, tmp_path: Path) -> None:
+    """A gunicorn worker is killed while it reads a caller's menu step. Twilio's retry of that step (same CallSid,
+    same parameters) is served, and a second retry gets the same TwiML: the caller holds one place at the capped
+    partner, and the call is counted once."""
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": OPEN, "IVR_ROUTING_FILE": capped_routing(tmp_path, capacity=2)}
+    http, client = OverHttp(), redis.Redis.from_url(redis_url)
+    twilio = {"AccountSid": "AC" + "0" * 32, "From": CALLER, "To": "+81120494949", "CallStatus": "in-progress"}
+    first, second, third = ({**twilio, "CallSid": "CA" + c * 32} for c in "abc")
+    with running_server(tmp_path, env, workers=2) as (proc, base):
+        assert post_signed(http, base + "/voice/incoming", first)[0] == 200
+        menu = base + "/voice/menu?n=1"
+        conn = half_sent(base, "/voice/menu?n=1", {**first, "Digits": "5"})
+        for _ in range(200):
+            worker = worker_holding(conn, gunicorn_workers(proc.pid))
+            if worker is not None:
+                break
+            time.sleep(0.02)
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        try:
+            assert conn.recv(1024) == b""  # the connection closes with no answer: Twilio would retry
+        except ConnectionResetError:
+            pass
+        conn.close()
+        retried = [post_signed(http, menu, {**first, "Digits": "5"}) for _ in range(2)]
+        assert retried[0] == retried[1] and retried[0][0] == 200
+        assert enqueued(retried[0][2]) == "women-sakura"
+        assert worker not in gunicorn_workers(proc.pid)
+        assert client.zcard("ivr:lease:sakura") == 1
+        assert enqueued(post_signed(http, menu, {**second, "Digits": "5"})[2]) == "women-sakura"
+        assert enqueued(post_signed(http, menu, {**third, "Digits": "5"})[2]) == "general-tsunagari"  # cap of 2
+        done = base + "/voice/queue-done?q=women-sakura&p=sakura&o=women&l=ja&s=0"
+        outcome = {**first, "QueueResult": "bridged", "QueueTime": "40"}
+        assert post_signed(http, done, outcome) == post_signed(http, done, outcome)
+        ended = {**first, "CallStatus": "completed"}
+        assert [post_signed(http, base + "/voice/status", ended)[0] for _ in range(2)] == [204, 204]
+    assert client.zcard("ivr:lease:sakura") == 1  # the first gave its place back; the second still holds one
+    assert rq_worker(redis_url, "--burst").wait(timeout=60) == 0
+    assert aggregates(client) == {
+        "ivr:agg:gw-2025:2025-05-03": {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1,
+                                       "wait|women|le60": 1},
+        "ivr:agg:gw-2025:2025-05-03:sakura": {"queue:bridged": 1, "wait:le60": 1}}
+
+
+def enqueued(body: bytes) -> str:
+    """The queue a TwiML answer puts the caller in."""
+    queue = ET.fromstring(body).find("Enqueue")
+    assert queue is not None
+    return (queue.text or "").strip()
