@@ -153,3 +153,12 @@ def worker_holding(conn: socket.socket, workers: set[int]) -> int | None:
                 if any(os.readlink(fd) == f"socket:[{inode}]" for fd in Path(f"/proc/{pid}/fd").iterdir()):
                     return pid
     return None
+
+
+def wait_for(condition: Callable[[], object], what: str, tries: int = 1500) -> None:
+    """Poll until the condition holds (a process restarted, a worker took a connection); fail naming it if never."""
+    for _ in range(tries):
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")

@@ -8,8 +8,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +26,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from ivr import jobs, logs, state
-from ivr.standin import InProcess, OverHttp, StandIn
+from ivr.standin import InProcess, OverHttp, StandIn, twiml_problem
 from tests.support import (
     BASE,
     CALLER,
@@ -36,9 +39,11 @@ from tests.support import (
     rq_worker,
     running_server,
     signed,
+    wait_for,
     worker_holding,
 )
 from tests.test_queue import capped_routing
+from tests.test_reload import ADMIN, copies, women_to_niji
 
 OPEN = "2025-05-03T03:00:00+09:00"
 
@@ -305,3 +310,79 @@ def enqueued(body: bytes) -> str:
     queue = ET.fromstring(body).find("Enqueue")
     assert queue is not None
     return (queue.text or "").strip()
+
+
+# -- a broken config written under load -----------------------------------------------------------------------
+def test_a_broken_config_under_load_never_reaches_a_caller(redis_url: str, tmp_path: Path) -> None:
+    """Threads keep posting signed menu steps while a broken routing file (which would also move the women's line)
+    is written, refused by /admin/reload and taken up by a SIGHUP: every answer is valid TwiML from the last good
+    config. A good file then applies, and every worker started after it serves it."""
+    menu, routing = copies(tmp_path)
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": OPEN, "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing),
+           "IVR_ADMIN_TOKEN": ADMIN}
+    phase = [0]  # 1 broken file written, 2 every worker restarted on it, 3 good file reloaded, 4 every worker new
+    answers: list[tuple[int, int, tuple[int, str, bytes]]] = []
+    stop = threading.Event()
+
+    def caller_steps(thread: int) -> None:
+        http = OverHttp()
+        for n in range(3000):
+            if stop.is_set():
+                return
+            params = {"CallSid": f"CA{thread:02x}{n:030x}", "Digits": "5", "To": "+81120494949", "From": CALLER}
+            started = phase[0]
+            answers.append((started, phase[0], post_signed(http, base + "/voice/menu?n=1", params)))
+
+    def new_workers(old: set[int]) -> None:
+        wait_for(lambda: len(now := gunicorn_workers(proc.pid)) == 2 and not now & old, "every worker replaced")
+
+    def answered_in(p: int) -> None:
+        wait_for(lambda: sum(started == p for started, _, _ in answers) >= 5, f"answers in phase {p}")
+
+    with running_server(tmp_path, env, workers=2) as (proc, base):
+        threads = [threading.Thread(target=caller_steps, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            answered_in(0)
+            good = routing.read_text(encoding="utf-8")
+            women_to_niji(routing)
+            routing.write_text(routing.read_text(encoding="utf-8").replace("kind: phone", "kind: pigeon"),
+                               encoding="utf-8")
+            phase[0] = 1
+            assert reload(base).status == 422
+            old = gunicorn_workers(proc.pid)
+            os.kill(proc.pid, signal.SIGHUP)
+            new_workers(old)
+            phase[0] = 2
+            answered_in(2)
+            routing.write_text(good, encoding="utf-8")
+            women_to_niji(routing)
+            phase[0] = 3
+            old = gunicorn_workers(proc.pid)
+            assert reload(base).status == 200
+            new_workers(old)
+            phase[0] = 4
+            answered_in(4)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+    for started, ended, (status, ctype, body) in answers:
+        assert twiml_problem(status, ctype, body) is None, (started, status, body[:200])
+        target = enqueued(body)
+        if ended <= 2:
+            assert target == "women-sakura", (started, ended)
+        elif started >= 4:
+            assert target == "gender-niji", (started, ended)
+        else:
+            assert target in ("women-sakura", "gender-niji")
+
+
+def reload(base: str) -> Any:
+    req = urllib.request.Request(f"{base}/admin/reload", method="POST",  # noqa: S310
+                                 headers={"Authorization": f"Bearer {ADMIN}"})
+    try:
+        return urllib.request.urlopen(req, timeout=10)  # noqa: S310
+    except urllib.error.HTTPError as e:
+        return e
