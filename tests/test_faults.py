@@ -386,3 +386,35 @@ def reload(base: str) -> Any:
         return urllib.request.urlopen(req, timeout=10)  # noqa: S310
     except urllib.error.HTTPError as e:
         return e
+
+
+# -- the fallback URL with nothing left -----------------------------------------------------------------------
+FALLBACK_LINE = "ただいま、システムに不具合が起きています。相談員におつなぎしますので、そのままお待ちください。"
+
+
+def test_fallback_with_redis_dead_and_the_config_files_unreadable(own_redis: RedisServer, tmp_path: Path) -> None:
+    """Redis killed, the menu file turned into a directory and the routing file into bytes that are not text, then
+    every gunicorn worker killed and restarted in that state: the number's fallback URL still puts the caller
+    through to the general line, and so does a new call."""
+    menu, routing = copies(tmp_path)
+    env = {"REDIS_URL": own_redis.url, "IVR_CLOCK": OPEN, "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing)}
+    with running_server(tmp_path, env, workers=2) as (proc, base):
+        own_redis.kill()
+        menu.unlink()
+        menu.mkdir()
+        routing.write_bytes(b"\xff\xfe\x00 not a routing file")
+        for workers in ("running", "restarted"):
+            if workers == "restarted":
+                old = gunicorn_workers(proc.pid)
+                for pid in old:
+                    os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: len(now := gunicorn_workers(proc.pid)) == 2 and not now & old,  # noqa: B023
+                         "both workers restarted")
+            fallback = StandIn(OverHttp(), TOKEN, base, caller=CALLER).call("/voice/fallback")
+            assert fallback.heard()[0] == FALLBACK_LINE, workers
+            assert fallback.connected is not None and fallback.connected.target == "queue general-tsunagari", workers
+            assert not fallback.fallback_used and {s for _, s in fallback.requests} <= {200, 204}, workers
+            fresh = StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=CALLER).call()
+            assert fresh.connected is not None and fresh.connected.target == "queue general-tsunagari", workers
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as resp:  # noqa: S310
+            assert json.loads(resp.read())["degraded"] is True
