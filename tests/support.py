@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -162,3 +163,39 @@ def wait_for(condition: Callable[[], object], what: str, tries: int = 1500) -> N
             return
         time.sleep(0.02)
     raise AssertionError(f"never happened: {what}")
+
+
+def next_step_problem(root: ET.Element, caller_gone: bool = False) -> str | None:
+    """Why this TwiML would leave the caller with nothing to do next; None when it leaves them a next step.
+
+    The verbs are played in order, as Twilio does. The caller has a next step at the first of:
+    - a <Gather> with an action that is requested even when nothing is pressed (actionOnEmptyResult="true"); without
+      it, silence falls through to the verbs after the Gather, which must then give the next step;
+    - a <Redirect> to a URL, an <Enqueue> or <Dial> with an action (requested when the queue or the dial ends), or
+      a <Leave> (in a wait document: the queue's action takes over);
+    - a <Hangup>, or the end of the document, after something was said or played: the closed message, the lines open
+      now, a goodbye, or one round of waiting (Twilio then requests the wait URL again).
+    A <Hangup> (or an end) with nothing said strands the caller, unless the caller has already hung up.
+    """
+    said = False
+    for verb in root:
+        if verb.tag in ("Say", "Play"):
+            said = True
+        elif verb.tag == "Gather":
+            said |= any(child.tag in ("Say", "Play") for child in verb)
+            if verb.get("action") and verb.get("actionOnEmptyResult") == "true":
+                return None
+        elif verb.tag == "Redirect":
+            if (verb.text or "").strip():
+                return None
+            return "a <Redirect> without a URL"
+        elif verb.tag in ("Enqueue", "Dial"):
+            if verb.get("action"):
+                return None
+        elif verb.tag == "Leave":
+            return None
+        elif verb.tag in ("Hangup", "Reject"):
+            return None if said or caller_gone else "hangs up without a word"
+        elif verb.tag != "Pause":
+            return f"unknown verb <{verb.tag}>"
+    return None if said or caller_gone else "ends without a word"
