@@ -93,8 +93,8 @@ def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subproc
     line = next(x for x in (root / "Procfile").read_text().splitlines() if x.startswith("worker:"))
     argv = [redis_url if a == "${REDIS_URL}" else a for a in shlex.split(line.removeprefix("worker:"))]
     argv[0] = str(Path(sys.executable).with_name(argv[0]))  # rq, from this environment
-    out = log.open("ab") if log is not None else subprocess.DEVNULL
-    return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    with log.open("ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its own copy
+        return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root)
 
 
 def call(app: object, keys: list[str] | None = None, **kwargs: object) -> CallResult:
