@@ -25,7 +25,8 @@ import structlog
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from ivr import jobs, logs, state
+from ivr import config, jobs, logs, state
+from ivr.config import request_reload
 from ivr.standin import InProcess, OverHttp, StandIn, twiml_problem
 from tests.support import (
     BASE,
@@ -418,3 +419,30 @@ def test_fallback_with_redis_dead_and_the_config_files_unreadable(own_redis: Red
             assert fresh.connected is not None and fresh.connected.target == "queue general-tsunagari", workers
         with urllib.request.urlopen(f"{base}/readyz", timeout=5) as resp:  # noqa: S310
             assert json.loads(resp.read())["degraded"] is True
+
+
+def test_a_file_rewritten_while_a_worker_boots_never_becomes_the_last_good(make_app: AppFactory, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The routing file is edited, a reload requested, and the file rewritten broken just after a booting worker
+    validated the edit: the broken bytes are never kept as the last good config, so the workers started after
+    the next reload still boot and route callers (before, every later worker failed to boot and gunicorn halted)."""
+    menu, routing = copies(tmp_path)
+    settings = {"IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing), "IVR_RUNTIME_DIR": str(tmp_path / "rt")}
+    make_app(OPEN, **settings)
+    women_to_niji(routing)
+    broken = routing.read_text(encoding="utf-8").replace("kind: phone", "kind: pigeon")
+    validated = config.load_routing
+
+    def then_rewritten(*args: Any, **kwargs: Any) -> Any:
+        loaded = validated(*args, **kwargs)
+        routing.write_text(broken, encoding="utf-8")  # the next save of an editor, mid-boot
+        return loaded
+
+    request_reload(tmp_path / "rt")
+    with monkeypatch.context() as mp:
+        mp.setattr(config, "load_routing", then_rewritten)
+        booting = make_app(OPEN, **settings)
+    assert call(booting, ["5"]).connected.target == "queue women-sakura"  # type: ignore[union-attr]
+    request_reload(tmp_path / "rt")
+    after = make_app(OPEN, **settings)
+    assert call(after, ["5"]).connected.target == "queue women-sakura"  # type: ignore[union-attr]
