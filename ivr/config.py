@@ -220,6 +220,7 @@ class ConfigHolder:
         try:
             loaded = load(*self._files())
         except Exception as e:  # any failure: a worker must never fail to boot while a good config exists
+            previous = previous or self.last_good.files()  # kept meanwhile by a worker of the same start
             if previous is None:
                 raise  # nothing good to fall back to: the service must not start
             log.error("config_rejected", problems=problems_of(e), serving="last good config")

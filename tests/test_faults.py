@@ -446,3 +446,26 @@ def test_a_file_rewritten_while_a_worker_boots_never_becomes_the_last_good(make_
     request_reload(tmp_path / "rt")
     after = make_app(OPEN, **settings)
     assert call(after, ["5"]).connected.target == "queue women-sakura"  # type: ignore[union-attr]
+
+
+def test_a_worker_starting_beside_another_boots_on_the_config_it_kept(make_app: AppFactory, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers start together; the routing file breaks after the first validated and kept it but before the
+    second read it. The second boots on the config the first kept, rather than failing to boot (which stops
+    gunicorn, and every call with it)."""
+    menu, routing = copies(tmp_path)
+    settings = {"IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing), "IVR_RUNTIME_DIR": str(tmp_path / "rt")}
+    first = config.load(menu, routing)
+    validated, kept = config.load_routing, []
+
+    def kept_by_the_first_then_broken(*args: Any, **kwargs: Any) -> Any:
+        if not kept:
+            config.LastGood(tmp_path / "rt").save(first)
+            routing.write_text("plans: [\n", encoding="utf-8")
+            kept.append(first.digest)
+        return validated(*args, **kwargs)
+
+    monkeypatch.setattr(config, "load_routing", kept_by_the_first_then_broken)
+    second = make_app(OPEN, **settings)
+    assert kept and second.extensions["ivr.config"].current.digest == first.digest  # type: ignore[attr-defined]
+    assert call(second, ["6"]).connected.target == "phone +15005550006"  # type: ignore[union-attr]
