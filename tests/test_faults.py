@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -304,6 +305,28 @@ def test_a_worker_killed_mid_request_then_twilio_retries_the_step(redis_url: str
         "ivr:agg:gw-2025:2025-05-03": {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1,
                                        "wait|women|le60": 1},
         "ivr:agg:gw-2025:2025-05-03:sakura": {"queue:bridged": 1, "wait:le60": 1}}
+
+
+def test_the_stand_in_takes_a_dropped_connection_as_a_failed_request() -> None:
+    """A server that resets the connection (a worker killed mid-request) is a failed request to the stand-in, as to
+    Twilio, which then asks the fallback URL: `ivr call --url` reports it instead of crashing."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def reset_the_first() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        conn.close()
+
+    dropper = threading.Thread(target=reset_the_first)
+    dropper.start()
+    try:
+        status, _, body = OverHttp(timeout=10).post(f"http://127.0.0.1:{listener.getsockname()[1]}/voice/incoming",
+                                                    {"CallSid": "CA" + "0" * 32}, "signature")
+    finally:
+        dropper.join(timeout=10)
+        listener.close()
+    assert (status, body) == (599, b"[Errno 104] Connection reset by peer")
 
 
 def enqueued(body: bytes) -> str:
