@@ -275,11 +275,10 @@ def test_a_worker_killed_mid_request_then_twilio_retries_the_step(redis_url: str
         assert post_signed(http, base + "/voice/incoming", first)[0] == 200
         menu = base + "/voice/menu?n=1"
         conn = half_sent(base, "/voice/menu?n=1", {**first, "Digits": "5"})
-        for _ in range(200):
-            worker = worker_holding(conn, gunicorn_workers(proc.pid))
-            if worker is not None:
-                break
-            time.sleep(0.02)
+        holding: list[int | None] = []
+        wait_for(lambda: holding.append(worker_holding(conn, gunicorn_workers(proc.pid))) or holding[-1],
+                 "a worker reading the half-sent request")
+        worker = holding[-1]
         assert worker is not None
         os.kill(worker, signal.SIGKILL)
         try:
