@@ -55,18 +55,16 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, at_once: bool = False) -> None:
+        """Shut down (SIGTERM), or `at_once` die (SIGKILL) with its connections; `start()` brings it back, empty,
+        on the same port."""
         if self.proc is not None:
-            self.proc.terminate()
+            (self.proc.kill if at_once else self.proc.terminate)()
             self.proc.wait(timeout=10)
             self.proc = None
 
     def kill(self) -> None:
-        """Die at once (SIGKILL), connections and all; `start()` brings it back, empty, on the same port."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
+        self.stop(at_once=True)
 
 
 AppFactory = Callable[..., object]
