@@ -1,5 +1,6 @@
-"""Faults: Redis killed before and during calls, the RQ worker away, a gunicorn worker killed mid-request, a broken
-config written under load, and the fallback URL with nothing left but the boot config."""
+"""Faults: workers sharing one log, the RQ worker away or killed part-way, Redis killed before and during calls, a
+gunicorn worker killed mid-request, a broken config written under load or while workers boot, and the fallback URL
+with nothing left but the boot config."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ from tests.test_reload import ADMIN, copies, women_to_niji
 OPEN = "2025-05-03T03:00:00+09:00"
 
 
+# -- gunicorn workers sharing one log -------------------------------------------------------------------------
 def test_a_log_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each JSON log line reaches stderr in one write, so lines of two gunicorn workers sharing it never run
     together (with PYTHONUNBUFFERED a line and its newline were two writes)."""
@@ -419,37 +421,6 @@ def reload(base: str) -> Any:
         return e
 
 
-# -- the fallback URL with nothing left -----------------------------------------------------------------------
-FALLBACK_LINE = "ただいま、システムに不具合が起きています。相談員におつなぎしますので、そのままお待ちください。"
-
-
-def test_fallback_with_redis_dead_and_the_config_files_unreadable(own_redis: RedisServer, tmp_path: Path) -> None:
-    """Redis killed, the menu file turned into a directory and the routing file into bytes that are not text, then
-    every gunicorn worker killed and restarted in that state: the number's fallback URL still puts the caller
-    through to the general line, and so does a new call."""
-    menu, routing = copies(tmp_path)
-    env = {"REDIS_URL": own_redis.url, "IVR_CLOCK": OPEN, "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing)}
-    with running_server(tmp_path, env, workers=2) as (proc, base):
-        own_redis.kill()
-        menu.unlink()
-        menu.mkdir()
-        routing.write_bytes(b"\xff\xfe\x00 not a routing file")
-        for workers in ("running", "restarted"):
-            if workers == "restarted":
-                old = gunicorn_workers(proc.pid)
-                for pid in old:
-                    os.kill(pid, signal.SIGKILL)
-                wait_for(lambda: len(now := gunicorn_workers(proc.pid)) == 2 and not now & old,  # noqa: B023
-                         "both workers restarted")
-            fallback = StandIn(OverHttp(), TOKEN, base, caller=CALLER).call("/voice/fallback")
-            assert fallback.heard()[0] == FALLBACK_LINE, workers
-            assert fallback.connected is not None and fallback.connected.target == "queue general-tsunagari", workers
-            assert not fallback.fallback_used and {s for _, s in fallback.requests} <= {200, 204}, workers
-            fresh = StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=CALLER).call()
-            assert fresh.connected is not None and fresh.connected.target == "queue general-tsunagari", workers
-        assert ready(base)["degraded"] is True
-
-
 def test_a_file_rewritten_while_a_worker_boots_never_becomes_the_last_good(make_app: AppFactory, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The routing file is edited, a reload requested, and the file rewritten broken just after a booting worker
@@ -498,3 +469,34 @@ def test_a_worker_starting_beside_another_boots_on_the_config_it_kept(make_app: 
     second = make_app(OPEN, **settings)
     assert kept and second.extensions["ivr.config"].current.digest == first.digest  # type: ignore[attr-defined]
     assert call(second, ["6"]).connected.target == "phone +15005550006"  # type: ignore[union-attr]
+
+
+# -- the fallback URL with nothing left -----------------------------------------------------------------------
+FALLBACK_LINE = "ただいま、システムに不具合が起きています。相談員におつなぎしますので、そのままお待ちください。"
+
+
+def test_fallback_with_redis_dead_and_the_config_files_unreadable(own_redis: RedisServer, tmp_path: Path) -> None:
+    """Redis killed, the menu file turned into a directory and the routing file into bytes that are not text, then
+    every gunicorn worker killed and restarted in that state: the number's fallback URL still puts the caller
+    through to the general line, and so does a new call."""
+    menu, routing = copies(tmp_path)
+    env = {"REDIS_URL": own_redis.url, "IVR_CLOCK": OPEN, "IVR_MENU_FILE": str(menu), "IVR_ROUTING_FILE": str(routing)}
+    with running_server(tmp_path, env, workers=2) as (proc, base):
+        own_redis.kill()
+        menu.unlink()
+        menu.mkdir()
+        routing.write_bytes(b"\xff\xfe\x00 not a routing file")
+        for workers in ("running", "restarted"):
+            if workers == "restarted":
+                old = gunicorn_workers(proc.pid)
+                for pid in old:
+                    os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: len(now := gunicorn_workers(proc.pid)) == 2 and not now & old,  # noqa: B023
+                         "both workers restarted")
+            fallback = StandIn(OverHttp(), TOKEN, base, caller=CALLER).call("/voice/fallback")
+            assert fallback.heard()[0] == FALLBACK_LINE, workers
+            assert fallback.connected is not None and fallback.connected.target == "queue general-tsunagari", workers
+            assert not fallback.fallback_used and {s for _, s in fallback.requests} <= {200, 204}, workers
+            fresh = StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=CALLER).call()
+            assert fresh.connected is not None and fresh.connected.target == "queue general-tsunagari", workers
+        assert ready(base)["degraded"] is True
