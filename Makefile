@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint test-deps snapshot clean
+.PHONY: demo test setup lint test-deps audit snapshot clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip setuptools  # the venv's own are old
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
@@ -37,6 +38,10 @@ lint: setup
 test: setup test-deps lint
 	$(BIN)/ivr config check --allow-warnings
 	$(BIN)/pytest
+
+# Dependencies with known vulnerabilities (pip-audit, PyPI's advisory data; needs PyPI). CI runs it after the tests.
+audit: setup
+	$(BIN)/python .ci/audit
 
 # Regenerate the golden decisions after a routing change; review the diff with the change.
 snapshot: setup

@@ -25,7 +25,7 @@ from ivr.audio import base_url as audio_base
 from ivr.flow import Adapters, Flow
 from ivr.settings import DEFAULT_AUDIO, Settings
 from menus import Menu, load_menu
-from routing import ConfigError, Routing, load_routing
+from routing import ConfigError, Problem, Routing, load_routing
 from routing.model import Partner
 
 log = structlog.get_logger("ivr.config")
@@ -63,15 +63,26 @@ class Loaded:
     flow: Flow
     digest: str  # sha256 of the files' bytes, short
     files: tuple[Path, ...]
+    contents: tuple[bytes, ...]  # the bytes that were validated: what the last good copy keeps
     recordings: Recordings
 
 
-def digest_of(files: list[Path]) -> str:
+def digest_of(contents: tuple[bytes, ...]) -> str:
     """A content hash by role (menu, routing, partners), whatever the files are called."""
     h = hashlib.sha256()
-    for role, f in zip(NAMES, files, strict=False):
-        h.update(role.encode() + b"\0" + f.read_bytes() + b"\0")
+    for role, data in zip(NAMES, contents, strict=False):
+        h.update(role.encode() + b"\0" + data + b"\0")
     return h.hexdigest()[:16]
+
+
+def contents_of(files: list[Path]) -> tuple[bytes, ...]:
+    out = []
+    for f in files:
+        try:
+            out.append(f.read_bytes())
+        except OSError:
+            out.append(b"")  # unreadable: loading it says why
+    return tuple(out)
 
 
 def problems_of(err: Exception) -> list[str]:
@@ -87,14 +98,20 @@ def audio_missing(lang: str, to: str) -> None:
 
 def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None, *,
          audio_dir: Path | None = DEFAULT_AUDIO) -> Loaded:
-    """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path."""
+    """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path, also
+    when a file changed while it was being read (an edit in progress): what is validated is exactly what is kept."""
+    files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
+    before = contents_of(files)
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
-    files = [menu_file, routing_file] + ([partners_file] if partners_file else [])
+    changed = [f for f, was, now in zip(files, before, contents_of(files), strict=True) if was != now]
+    if changed:
+        raise ConfigError([Problem(str(f), "", "changed while it was being read; reload once it is written")
+                           for f in changed])
     recordings = Recordings(audio_dir, menu.spec.languages)
     flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send, joined,
                                         audio_base, audio_missing), recordings)
-    return Loaded(menu, routing, flow, digest_of(files), tuple(files), recordings)
+    return Loaded(menu, routing, flow, digest_of(before), tuple(files), before, recordings)
 
 
 def changes(old: Loaded, new: Loaded) -> list[str]:
@@ -155,8 +172,8 @@ class LastGood:
         target = self.dir / f"good-{loaded.digest}"
         if not target.exists():
             staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.dir))
-            for src, name in zip(loaded.files, NAMES, strict=False):
-                shutil.copyfile(src, staging / name)
+            for data, name in zip(loaded.contents, NAMES, strict=False):
+                (staging / name).write_bytes(data)  # the validated bytes, not the file as it is now
             try:
                 staging.rename(target)
             except OSError:  # another worker saved the same config first
@@ -216,6 +233,7 @@ class ConfigHolder:
         try:
             loaded = self._load(*self._files())
         except Exception as e:  # any failure: a worker must never fail to boot while a good config exists
+            previous = previous or self.last_good.files()  # kept meanwhile by a worker of the same start
             if previous is None:
                 raise  # nothing good to fall back to: the service must not start
             log.error("config_rejected", problems=problems_of(e), serving="last good config")

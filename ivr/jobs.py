@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 from prometheus_client import Counter
+from redis import WatchError
 from rq import get_current_job
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
@@ -15,19 +16,29 @@ from ivr.state import AGGREGATE_TTL, key
 
 
 def count_once(marker: str, counts: str, counters: list[str]) -> bool:
-    """Add 1 to each counter of the `counts` hash, unless this marker was counted before (a redelivered callback)."""
+    """Add 1 to each counter of the `counts` hash, unless this marker was counted before (a redelivered callback).
+
+    The marker and the counts are written in one transaction: a worker that dies part-way leaves neither, so the
+    job run again counts once; two workers folding the same marker at once count it once (WATCH)."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("counting runs as an RQ job")
-    conn = job.connection
-    if not conn.set(key("folded", marker), 1, nx=True, ex=2 * 86400):
-        return False
-    pipe = conn.pipeline(transaction=True)
-    for counter in counters:
-        pipe.hincrby(counts, counter, 1)
-    pipe.expire(counts, AGGREGATE_TTL)
-    pipe.execute()
-    return True
+    folded = key("folded", marker)
+    with job.connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(folded)
+                if pipe.exists(folded):
+                    return False
+                pipe.multi()
+                pipe.set(folded, 1, ex=2 * 86400)
+                for counter in counters:
+                    pipe.hincrby(counts, counter, 1)
+                pipe.expire(counts, AGGREGATE_TTL)
+                pipe.execute()
+                return True
+            except WatchError:
+                continue  # another worker touched the marker meanwhile: look again
 
 
 def fold_call(record: dict[str, str]) -> bool:

@@ -7,6 +7,7 @@ Say, Play, Pause, Gather, Redirect, Enqueue (with its waitUrl and action), Dial 
 
 from __future__ import annotations
 
+import http.client
 import secrets
 import urllib.error
 import urllib.parse
@@ -122,7 +123,7 @@ class OverHttp:
                 return resp.status, resp.headers.get("Content-Type", ""), resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.headers.get("Content-Type", ""), e.read()
-        except (urllib.error.URLError, TimeoutError) as e:
+        except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out: Twilio sees a failed request
             return 599, "", str(e).encode()
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from ivr.standin import CallResult, InProcess, StandIn
+from ivr.standin import CallResult, InProcess, StandIn, Transport
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "https://hotline.example.jp"
@@ -53,14 +55,44 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, at_once: bool = False) -> None:
+        """Shut down (SIGTERM), or `at_once` die (SIGKILL) with its connections; `start()` brings it back, empty,
+        on the same port."""
         if self.proc is not None:
-            self.proc.terminate()
+            (self.proc.kill if at_once else self.proc.terminate)()
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def kill(self) -> None:
+        self.stop(at_once=True)
+
 
 AppFactory = Callable[..., object]
+
+
+def signed(url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature for this URL and these POST parameters, as Twilio computes it with our token."""
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(TOKEN).compute_signature(url, params))
+
+
+def post_signed(transport: Transport, url: str, params: dict[str, str]) -> tuple[int, str, bytes]:
+    """One webhook request signed as Twilio signs it, in process or over HTTP: (status, content type, body)."""
+    return transport.post(url, params, signed(url, params))
+
+
+def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """The Procfile's `worker` process on this Redis, with these options (`--burst`: until the queue is empty)."""
+    import shlex
+    import sys
+
+    root = Path(__file__).parents[1]
+    line = next(x for x in (root / "Procfile").read_text().splitlines() if x.startswith("worker:"))
+    argv = [redis_url if a == "${REDIS_URL}" else a for a in shlex.split(line.removeprefix("worker:"))]
+    argv[0] = str(Path(sys.executable).with_name(argv[0]))  # rq, from this environment
+    with log.open("ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its own copy
+        return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root)
 
 
 def call(app: object, keys: list[str] | None = None, path: str = "/voice/incoming", **kwargs: object) -> CallResult:
@@ -101,3 +133,68 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         log.close()
+
+
+def gunicorn_workers(master: int) -> set[int]:
+    """The worker processes of a gunicorn master, as they are now."""
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def worker_holding(conn: socket.socket, workers: set[int]) -> int | None:
+    """Which of these processes has accepted this client connection; None while it waits in the listen queue."""
+    client_port, server_port = conn.getsockname()[1], conn.getpeername()[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl, local ip:port, remote ip:port (hex), ..., inode (10th)
+        local, remote, inode = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16), fields[9]
+        if (local, remote) != (server_port, client_port) or inode == "0":
+            continue
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return pid
+    return None
+
+
+def wait_for(condition: Callable[[], object], what: str, tries: int = 1500) -> None:
+    """Poll until the condition holds (a process restarted, a worker took a connection); fail naming it if never."""
+    for _ in range(tries):
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def next_step_problem(root: ET.Element, caller_gone: bool = False) -> str | None:
+    """Why this TwiML would leave the caller with nothing to do next; None when it leaves them a next step.
+
+    The verbs are played in order, as Twilio does. The caller has a next step at the first of:
+    - a <Gather> with an action that is requested even when nothing is pressed (actionOnEmptyResult="true"); without
+      it, silence falls through to the verbs after the Gather, which must then give the next step;
+    - a <Redirect> to a URL, an <Enqueue> or <Dial> with an action (requested when the queue or the dial ends), or
+      a <Leave> (in a wait document: the queue's action takes over);
+    - a <Hangup>, or the end of the document, after something was said or played: the closed message, the lines open
+      now, a goodbye, or one round of waiting (Twilio then requests the wait URL again).
+    A <Hangup> (or an end) with nothing said strands the caller, unless the caller has already hung up.
+    """
+    said = False
+    for verb in root:
+        if verb.tag in ("Say", "Play"):
+            said = True
+        elif verb.tag == "Gather":
+            said |= any(child.tag in ("Say", "Play") for child in verb)
+            if verb.get("action") and verb.get("actionOnEmptyResult") == "true":
+                return None
+        elif verb.tag == "Redirect":
+            if (verb.text or "").strip():
+                return None
+            return "a <Redirect> without a URL"
+        elif verb.tag in ("Enqueue", "Dial"):
+            if verb.get("action"):
+                return None
+        elif verb.tag == "Leave":
+            return None
+        elif verb.tag in ("Hangup", "Reject"):
+            return None if said or caller_gone else "hangs up without a word"
+        elif verb.tag != "Pause":
+            return f"unknown verb <{verb.tag}>"
+    return None if said or caller_gone else "ends without a word"

@@ -73,13 +73,13 @@ def test_wait_in_the_callers_language(make_app: AppFactory) -> None:
     assert "최근 평균 대기 시간은 약 3분입니다." in result.heard("ko-KR")
 
 
-def capped_routing(tmp_path):  # type: ignore[no-untyped-def]
+def capped_routing(tmp_path, capacity: int = 1):  # type: ignore[no-untyped-def]
     from pathlib import Path
 
     text = (Path(__file__).parents[1] / "routing" / "routing.yaml").read_text(encoding="utf-8")
     assert "    queue: women-sakura\n" in text
     path = tmp_path / "routing.yaml"
-    path.write_text(text.replace("    queue: women-sakura\n", "    queue: women-sakura\n    capacity: 1\n"),
+    path.write_text(text.replace("    queue: women-sakura\n", f"    queue: women-sakura\n    capacity: {capacity}\n"),
                     encoding="utf-8")
     return str(path)
 

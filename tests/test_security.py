@@ -1,0 +1,122 @@
+"""Who may call what: every Twilio webhook refuses what Twilio did not sign, admin endpoints refuse all but the token,
+and every secret is compared in constant time. Endpoints are read from the app's URL map, so a new one is covered."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import twilio.request_validator
+from twilio.request_validator import RequestValidator
+
+from ivr.standin import InProcess
+from tests.support import BASE, CALLER, AppFactory, post_signed, signed
+
+OPEN = "2025-05-03T03:00:00+09:00"
+ADMIN = "admin-token-for-security-tests"
+SIGNED = ("/voice/", "/counselor/")
+PUBLIC = {"/healthz", "/readyz", "/static/<path:filename>"}  # and /metrics, mounted beside the app
+KNOWN = {"/voice/incoming", "/voice/menu", "/voice/language", "/voice/referrals", "/voice/wait", "/voice/queue-done",
+         "/voice/dial-done", "/voice/status", "/voice/fallback", "/counselor/incoming", "/counselor/pin",
+         "/counselor/connecting", "/counselor/after", "/counselor/next"}
+COUNSELLOR = "+15005550010"  # ops/partners.example.yaml, PIN 482193
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Any:
+    from pathlib import Path
+
+    partners = Path(__file__).parents[1] / "ops" / "partners.example.yaml"
+    return make_app(OPEN, IVR_ADMIN_TOKEN=ADMIN, IVR_PARTNERS_FILE=str(partners))
+
+
+def endpoints(app: Any, prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(path, method) for every rule of the URL map under these prefixes, every method it answers."""
+    return [(r.rule, m) for r in app.url_map.iter_rules() if r.rule.startswith(prefixes) for m in sorted(r.methods)]
+
+
+def test_every_endpoint_is_either_signed_admin_or_public(app: Any) -> None:
+    """A new endpoint outside /voice/, /counselor/ and /admin/ must be added to the public list knowingly."""
+    rules = {r.rule for r in app.url_map.iter_rules()}
+    assert KNOWN <= {r for r in rules if r.startswith(SIGNED)}
+    assert {r for r in rules if not r.startswith((*SIGNED, "/admin/"))} == PUBLIC
+    assert "/admin/reload" in rules
+
+
+def test_every_webhook_refuses_what_twilio_did_not_sign(app: Any, redis_url: str) -> None:
+    """Unsigned, forged, signed with another account's token, or signed for other parameters: 403 on every
+    /voice/ and /counselor/ endpoint and method (and paths that do not exist), no TwiML, nothing stored."""
+    params = {"CallSid": "CA" + "5" * 32, "From": COUNSELLOR, "To": "+81120494949", "Digits": "482193"}
+    client = app.test_client()
+    paths = [*endpoints(app, SIGNED), ("/voice/no-such-step", "POST"), ("/counselor/no-such-step", "POST")]
+    assert len(paths) >= 4 * len(KNOWN)
+    for path, method in paths:
+        url = BASE + path
+        tries = {"unsigned": {}, "forged": {"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
+                 "other token": {"X-Twilio-Signature": RequestValidator("another-accounts-token").compute_signature(
+                     url, params)},
+                 "other params": {"X-Twilio-Signature": signed(url, {**params, "Digits": "1"})}}
+        for how, headers in tries.items():
+            resp = client.open(path, method=method, data=params, base_url=BASE, headers=headers)
+            assert resp.status_code == 403, (path, method, how)
+            assert b"<Response" not in resp.get_data() and b"482193" not in resp.get_data(), (path, method, how)
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+def test_admin_endpoints_refuse_all_but_the_token(app: Any, make_app: AppFactory) -> None:
+    """Every /admin/ endpoint: 403 without a token, with a wrong one, a prefix or an extension of it; answered with
+    the token; absent (404) when no admin token is configured."""
+    client = app.test_client()
+    admin = endpoints(app, ("/admin/",))
+    assert ("/admin/reload", "POST") in admin
+    for path, method in admin:
+        for given in (None, "", "guess", ADMIN[:-1], ADMIN + "x", ADMIN.upper(), f"Basic {ADMIN}"):
+            headers = {} if given is None else {"Authorization": given if " " in given else f"Bearer {given}"}
+            assert client.open(path, method=method, headers=headers).status_code == 403, (path, method, given)
+        right = client.open(path, method=method, headers={"Authorization": f"Bearer {ADMIN}"})
+        assert right.status_code == 200, (path, method)
+    plain = make_app(OPEN).test_client()
+    assert all(plain.open(p, method=m).status_code == 404 for p, m in admin)
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[tuple[Any, ...]]:
+    """Record every call of module.name (still doing its work)."""
+    calls: list[tuple[Any, ...]] = []
+    real: Callable[..., Any] = getattr(module, name)
+
+    def recording(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, recording)
+    return calls
+
+
+def test_secrets_are_compared_in_constant_time(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin token and counsellors' PINs go through hmac.compare_digest, Twilio's signature through
+    RequestValidator's comparison: no early exit that a caller could time."""
+    assert isinstance(app.extensions["ivr.validator"], RequestValidator)
+    digests = spy(monkeypatch, hmac, "compare_digest")
+    signatures = spy(monkeypatch, twilio.request_validator, "compare")
+    client = app.test_client()
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer guess"}).status_code == 403
+    assert digests == [(b"guess", ADMIN.encode())]
+    params = {"CallSid": "CA" + "6" * 32, "From": COUNSELLOR, "Digits": "111111"}
+    status, _, body = post_signed(InProcess(app), BASE + "/counselor/pin?n=1", params)
+    assert status == 200 and b"/counselor/pin?n=2" in body  # a wrong PIN: asked again
+    assert digests[1:] == [(b"111111", b"482193")]
+    sent = signed(BASE + "/counselor/pin?n=1", params)
+    assert signatures == compared(BASE + "/counselor/pin?n=1", params, sent)
+    forged = client.post("/voice/incoming", data={"From": CALLER}, base_url=BASE,
+                         headers={"X-Twilio-Signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="})
+    assert forged.status_code == 403
+    assert signatures[2:] == compared(BASE + "/voice/incoming", {"From": CALLER}, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+
+
+def compared(url: str, params: dict[str, str], given: str) -> list[tuple[str, str]]:
+    """What RequestValidator compares: the signature of the URL without, then with, its port, against the one given."""
+    with_port = url.replace(BASE, BASE + ":443")
+    return [(signed(url, params), given), (signed(with_port, params), given)]
