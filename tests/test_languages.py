@@ -89,6 +89,20 @@ def test_closed_message_in_each_language(make_app: AppFactory, key: str) -> None
     assert result.of("hangup") and not result.stranded
 
 
+def test_next_opening_is_said_as_the_language_says_dates(make_app: AppFactory) -> None:
+    """The next (assumed) window, 25 Dec 09:00 JST, in the words of each language, not as digits and dashes."""
+    expect = {"2": "预计下次开放时间是日本时间12月25日9点。", "3": "다음 운영은 일본 시간으로 12월 25일 9시부터 예정되어 있습니다.",
+              "8": "Layanan direncanakan dibuka lagi pada tanggal 25 bulan 12 pukul 9, waktu Jepang.",
+              "*": "つぎは、12月25日、木曜日の午前9時から はじまる よていです。"}
+    for key, line in expect.items():
+        result = call(make_app(AFTER), [key], path="/voice/language?n=1")
+        assert line in result.heard(), key
+    nepali = call(make_app(AFTER), ["0"], path="/voice/language?n=1")
+    assert nepali.played("ne")[nepali.played("ne").index("next_open_tentative.0.wav"):][:8] == [
+        "next_open_tentative.0.wav", "number.12.wav", "when_hour.1.wav", "number.25.wav", "when_hour.2.wav",
+        "number.9.wav", "when_hour.3.wav", "next_open_tentative.1.wav"]
+
+
 def test_nepali_is_played_from_recordings_served_with_caching(make_app: AppFactory) -> None:
     """Nepali has no Twilio voice: every line after the choice is <Play>, and each clip is served with long caching
     and a content-hash URL."""
