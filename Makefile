@@ -48,4 +48,4 @@ snapshot: setup
 	$(BIN)/ivr snapshot
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
