@@ -40,6 +40,9 @@ PROMPT_FIELDS = {
     "counsellor_whisper": {"label", "language", "minutes"},
     "when": {"month", "day", "hour", "minute"}, "when_hour": {"month", "day", "hour"},
 }
+# Placeholders a prompt may leave out: a date may be said with the month's and weekday's names (prompts `month.1`-
+# `month.12` and `weekday.0` (Monday)-`weekday.6` of the language) instead of the month's number.
+PROMPT_OPTIONAL = {"when": {"month", "month_name", "weekday"}, "when_hour": {"month", "month_name", "weekday"}}
 KEY_CLIPS = {"*": "key.star", "#": "key.hash"}
 NUMBER_CLIPS = 100  # number.0 .. number.99 are recorded; larger numbers are said digit by digit
 
@@ -169,6 +172,9 @@ def _check(spec: MenuFile, file: str) -> list[Problem]:
             need += ["announce"] + (list(ENGLISH_KEYS) if lang == "en" else [])
             if spec.languages[lang].voice is None:  # said from number clips: the code's own wording needs a voice
                 need += list(WHEN_KEYS)
+            dates = " ".join(have.get(k, "") for k in WHEN_KEYS)
+            need += [f"month.{n}" for n in range(1, 13)] if "{month_name}" in dates else []
+            need += [f"weekday.{n}" for n in range(7)] if "{weekday}" in dates else []
         for key in need:
             if key not in have:
                 problems.append(Problem(file, yaml_path(("prompts", lang, key)), "missing translation"))
@@ -184,8 +190,9 @@ def _check(spec: MenuFile, file: str) -> list[Problem]:
                 problems.append(Problem(file, at, f"broken placeholder ({e}); write {{name}}, and {{{{ for a brace"))
                 continue
             base, variant, _ = key.partition("@")
-            want = PROMPT_FIELDS.get(base, set())
-            must = want - {"label"} if variant else want  # an option's own wording may leave out its label
+            optional = PROMPT_OPTIONAL.get(base, set())
+            want = PROMPT_FIELDS.get(base, set()) | optional
+            must = want - optional - ({"label"} if variant else set())  # an option's own wording may omit its label
             if not must <= used <= want:
                 problems.append(Problem(file, at, f"placeholders {sorted(used)}; this prompt takes "
                                         f"{sorted(want) if want else 'none'}"
@@ -317,10 +324,16 @@ class Menu:
         if lang in _WEEKDAYS or not any(k in table for k in WHEN_KEYS):
             japanese = self.language(lang).say.startswith("ja")  # plain Japanese says dates as Japanese does
             return Line(lang, (spoken_when(local, HOME if japanese else lang),))
-        fields = {"month": str(local.month), "day": str(local.day), "hour": str(local.hour)}
-        if local.minute == 0 and "when_hour" in table:
-            return self.line(lang, "when_hour", **fields)
-        return self.line(lang, "when", **fields, minute=str(local.minute))
+        fields: dict[str, Value | Line] = {"month": str(local.month), "day": str(local.day), "hour": str(local.hour)}
+        key = "when_hour" if local.minute == 0 and "when_hour" in table else "when"
+        used = {f for _, f, _, _ in string.Formatter().parse(table[key]) if f}
+        if "month_name" in used:
+            fields["month_name"] = self.line(lang, f"month.{local.month}")
+        if "weekday" in used:
+            fields["weekday"] = self.line(lang, f"weekday.{local.weekday()}")
+        if key == "when":
+            fields["minute"] = f"{local.minute:02d}"
+        return self.line(lang, key, None, **fields)
 
     def again(self, line: Line, lang: str) -> Line:
         """The same line in another language."""

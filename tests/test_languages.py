@@ -93,6 +93,8 @@ def test_next_opening_is_said_as_the_language_says_dates(make_app: AppFactory) -
     """The next (assumed) window, 25 Dec 09:00 JST, in the words of each language, not as digits and dashes."""
     expect = {"2": "预计下次开放时间是日本时间12月25日9点。", "3": "다음 운영은 일본 시간으로 12월 25일 9시부터 예정되어 있습니다.",
               "8": "Layanan direncanakan dibuka lagi pada tanggal 25 bulan 12 pukul 9, waktu Jepang.",
+              "5": "A previsão é que ela abra novamente em 25 de dezembro, às 9 horas, horário do Japão.",
+              "6": "Se prevé que vuelva a abrir el jueves 25 de diciembre, a las 9 en punto, hora de Japón.",
               "*": "つぎは、12月25日、木曜日の午前9時から はじまる よていです。"}
     for key, line in expect.items():
         result = call(make_app(AFTER), [key], path="/voice/language?n=1")

@@ -88,3 +88,13 @@ def test_duplicate_key_and_unknown_placeholder_are_errors(tmp_path: Path) -> Non
         "options[5].key: key '5' is used twice",
         "prompts.en.goodbye: placeholders ['caller']; this prompt takes none",
     ]
+
+
+def test_a_date_by_month_name_needs_every_month_named(tmp_path: Path) -> None:
+    """A language whose date wording uses {month_name} must name all twelve months: a caller must never hit a gap."""
+    broken = tmp_path / "menu.yaml"
+    broken.write_text(Path(MENU.source).read_text(encoding="utf-8").replace("    month.7: julio\n", ""),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_menu(broken)
+    assert [str(p) for p in e.value.problems] == [f"{broken}: prompts.es.month.7: missing translation"]
