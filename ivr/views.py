@@ -100,6 +100,7 @@ def before() -> Response | None:
     if not signed:
         return forbidden("forged")
     g.verified = True
+    ext("store").begin()  # this request's writes go to Redis together
     g.sid = valid_call_sid(request.values.get("CallSid"))
     g.call = call_hash(ext("settings").hash_key, g.sid)  # once per request: logs, places, counts
     structlog.contextvars.bind_contextvars(call=g.call)
@@ -110,6 +111,7 @@ def before() -> Response | None:
 def after(response: Response) -> Response:
     step: Step | None = g.get("step")
     if request.path.startswith(PROTECTED) and response.status_code != 403:
+        ext("store").flush()
         endpoint = (request.endpoint or "unknown").removeprefix("voice.")
         elapsed = time.perf_counter() - g.t0
         metrics = ext("metrics")
