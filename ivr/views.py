@@ -11,7 +11,6 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
@@ -19,6 +18,7 @@ from ivr.flow import Flow, Step
 from ivr.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
+from ivr.signature import Validator
 from ivr.state import valid_call_sid
 from routing import JST
 
@@ -341,7 +341,7 @@ def reload_config() -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
+    app.extensions["ivr.validator"] = Validator(app.extensions["ivr.settings"].auth_token)
     app.before_request(before)
     app.after_request(after)
     app.register_blueprint(bp)
