@@ -18,6 +18,7 @@ from ivr.flow import Flow, Step
 from ivr.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
+from ivr.render import render
 from ivr.signature import Validator
 from ivr.state import valid_call_sid
 from routing import JST
@@ -137,7 +138,7 @@ def answer(step: Step) -> Response:
         if step.lang:
             fields.setdefault("lang", step.lang)
         ext("store").record(g.sid, **fields)
-    return twiml(str(step.twiml))
+    return twiml(render(step.twiml))
 
 
 # -- the webhooks ---------------------------------------------------------------------------------------------
