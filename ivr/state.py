@@ -184,11 +184,17 @@ class Store:
         raw: dict[bytes, bytes] = results[0]
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    def enqueue(self, func: Any, *args: Any) -> bool:
+    def enqueue(self, func: Any, *args: Any, later: bool = False) -> bool:
+        """Queue an RQ job; True once it is in Redis. `later`: with the request's other writes, for a job whose
+        success changes nothing in the answer (True then means queued to be sent)."""
         if self.degraded:
             return False
         options: dict[str, Any] = {"ttl": 86400, "result_ttl": 0, "failure_ttl": 7 * 86400}
-        if getattr(self._batch, "pipe", None) is not None:  # the job goes out with the writes waiting
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is not None and later:
+            self.queue.enqueue(func, *args, **options, pipeline=pipe)
+            return True
+        if pipe is not None:  # the job goes out now, with the writes waiting
             return self._read("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe)) \
                 is not None
         try:

@@ -210,7 +210,7 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
         "campaign": rec.get("campaign", ""), "day": g.instant.astimezone(JST).date().isoformat(),
         "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
         "wait_bucket": wait_bucket(waited) if waited is not None else "",
-    })
+    }, later=True)
 
 
 @bp.route("/queue-done", methods=["POST", "GET"])
@@ -252,7 +252,7 @@ def status() -> Response:
             "hour": started_hour(rec.get("started")),
             "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
             "waited": rec.get("waited", ""),
-        })
+        }, later=True)
     g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)
 
