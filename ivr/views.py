@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import os
 import signal
@@ -13,6 +14,7 @@ import structlog
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from ivr.flow import Flow, Step
 from ivr.jobs import fold_call, fold_outcome, wait_bucket
@@ -72,9 +74,15 @@ def lang_param() -> str:
 
 
 # -- the signature check and the canonical log line -----------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def root_url(scheme: str, host: str, root_path: str) -> str:
+    """request.root_url without its last slash, worked out once per scheme, host and prefix, not per request."""
+    return get_current_url(scheme, host, root_path).rstrip("/")
+
+
 def public_url() -> str:
     """The URL Twilio signed: IVR_PUBLIC_URL when set, else this request's URL as ProxyFix corrected it."""
-    base = ext("settings").public_url or request.root_url.rstrip("/")
+    base = ext("settings").public_url or root_url(request.scheme, request.host, request.root_path)
     qs = request.query_string.decode("latin-1")
     return f"{base}{request.path}" + (f"?{qs}" if qs else "")
 
