@@ -217,9 +217,9 @@ run_wrk() {
     bad=$(field "$k" "$out")
     [[ $bad == 0 ]] || die "$label: $k=$bad (first bad status: $(field first_bad "$out")) -- results are not valid"
   done
-  printf '%-22s %-4s %8s req/s  p50 %7s ms  p99 %7s ms  %s calls/s  cpu: server+redis %s%% wrk %s%% other %s%% idle %s%%  load %s\n' \
+  printf '%-20s %-4s %7s req/s  p50 %6s  p99 %6s ms  %5s ms CPU/req  cpu: server+redis %s%% wrk %s%% other %s%% idle %s%%  load %s\n' \
     "$label" "$target" "$(field rps "$out")" "$(field p50_ms "$out")" "$(field p99_ms "$out")" \
-    "$(field calls_per_s "$out")" "$(field cpu_server "$out")" "$(field cpu_wrk "$out")" \
+    "$(field cpu_ms_per_req "$out")" "$(field cpu_server "$out")" "$(field cpu_wrk "$out")" \
     "$(field cpu_other "$out")" "$(field cpu_idle "$out")" "$(field load "$out")"
 }
 

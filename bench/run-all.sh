@@ -74,6 +74,7 @@ echo
 echo "== 3: whole calls, wrk -t$CONNS -c$CONNS -d$CALLS_DURATION (one connection per wrk thread: a call's steps in order)"
 run_wrk calls-warm ivr "$TMP/t-calls-warm" calls -t"$CONNS" -c"$CONNS" -d"$WARMUP" >/dev/null
 run_wrk calls ivr "$TMP/t-calls" calls -t"$CONNS" -c"$CONNS" -d"$CALLS_DURATION"
+echo "whole calls: $(field calls "$TMP/calls.txt") in $(field seconds "$TMP/calls.txt") s = $(field calls_per_s "$TMP/calls.txt") per second"
 [[ $(field wrapped "$TMP/calls.txt") == 0 ]] || die "whole calls: CallSids were reused; raise CALLS (now $CALLS)"
 
 echo
@@ -100,8 +101,12 @@ check_server_log "$LOG_MARK"
 # -- the table ------------------------------------------------------------------------------------------------
 f() { field "$1" "$TMP/$2.txt"; }
 ratio() { awk -v a="$(f rps "$1-ivr")" -v b="$(f rps "$1-bare")" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# The same ratio from CPU time per request (server and Redis), which another job on the machine disturbs less.
+cpu_ratio() {
+  awk -v a="$(f cpu_ms_per_req "$1-ivr")" -v b="$(f cpu_ms_per_req "$1-bare")" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}'
+}
 row() {  # row FIGURE TARGET VALUE MET
-  printf "| %-44s | %-12s | %-36s | %-6s |\n" "$1" "$2" "$3" "$4"
+  printf "| %-44s | %-12s | %-48s | %-6s |\n" "$1" "$2" "$3" "$4"
 }
 met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {print ((op == ">=" ? v >= t : v < t) ? "met" : "MISSED")}'; }
 decision=$(sed -n 's/^decide(): median \([0-9.]*\) us.*/\1/p' "$TMP/decision.txt")
@@ -116,7 +121,8 @@ row "figure" "target" "measured" "result"
 row "---" "---" "---" "---"
 for step in "${STEPS[@]}"; do
   r=$(ratio "$step")
-  row "1. $step: req/s vs bare Flask" ">= 0.6" "$r ($(f rps "$step-ivr") / $(f rps "$step-bare"))" "$(met "$r" ">=" 0.6)"
+  row "1. $step: req/s vs bare Flask" ">= 0.6" \
+      "$r ($(f rps "$step-ivr") / $(f rps "$step-bare")); by CPU $(cpu_ratio "$step")" "$(met "$r" ">=" 0.6)"
 done
 for step in "${STEPS[@]}"; do
   row "2. $step: p50 / p99 at $CONNS connections" "p99 < 25 ms" \
@@ -124,8 +130,12 @@ for step in "${STEPS[@]}"; do
 done
 row "3. whole calls per second (6 requests each)" ">= 300" \
     "$(f calls_per_s calls) (p99 $(f p99_ms calls) ms)" "$(met "$(f calls_per_s calls)" ">=" 300)"
+# Open loop holds only if (almost) every poll went out on time: over 1 % late and the figure is not trusted.
+late_ok=$(awk -v l="$(f late waiting)" -v n="$(f requests waiting)" 'BEGIN {print (n > 0 && l <= n / 100) ? 1 : 0}')
+waiting_result=$(met "$(f p99_ms waiting)" "<" 50)
+[[ $late_ok == 1 ]] || waiting_result="MISSED (fell behind)"
 row "4. $WAITING waiting, waitUrl p50 / p99" "p99 < 50 ms" \
-    "$(f p50_ms waiting) / $(f p99_ms waiting) ms at $(f rps waiting) req/s" "$(met "$(f p99_ms waiting)" "<" 50)"
+    "$(f p50_ms waiting) / $(f p99_ms waiting) ms at $(f rps waiting) of $RATE req/s" "$waiting_result"
 row "5. decide() median" "< 20 us" "$decision us" "$(met "$decision" "<" 20)"
 row "5. RSS per worker, max (mean first -> last)" "< 150 MB" "$rss_max MB ($rss_first -> $rss_last MB)" \
     "$(met "$rss_max" "<" 150)"
