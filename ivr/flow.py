@@ -70,6 +70,7 @@ class Flow:
         self.general = menu.general
         self.recordings = recordings or Recordings(None, ())
         self.foreign = next((o for o in menu.options if o.choose_language), None)
+        self._menus: dict[tuple[object, ...], VoiceResponse] = {}  # see _gather_once
 
     # -- speaking ---------------------------------------------------------------------------------------------
     def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
@@ -142,6 +143,19 @@ class Flow:
         r.redirect(action, method="POST")  # reached only if Twilio skips the empty result: still no dead end
         return r
 
+    def _gather_once(self, endpoint: str, instant: dt.datetime, lines: Callable[[], list[Line]],
+                     *depends_on: object) -> VoiceResponse:
+        """A first menu (tries=1) whose words depend only on `depends_on` and the config: made once per action URL,
+        recordings' base URL, minute and `depends_on`, then the same TwiML is answered again (nothing changes a step's
+        TwiML after the flow). Per minute, so a recording that went missing is noticed (and counted) within one."""
+        key = (self.url(endpoint, n=1), self.io.audio_base(), instant.replace(second=0, microsecond=0), *depends_on)
+        r = self._menus.get(key)
+        if r is None:
+            if len(self._menus) >= 256:  # a handful in practice: options offered per shift, layouts, URL prefixes
+                self._menus.clear()
+            r = self._menus[key] = self._gather(endpoint, 1, lines())
+        return r
+
     def incoming(self, instant: dt.datetime) -> Step:
         campaign = self.routing.window_at(instant)
         if campaign is None:
@@ -150,7 +164,10 @@ class Flow:
             return step
         offered = self.routing.offered(instant)
         if offered:
-            step = Step(self._gather("voice.menu", 1, self.menu.top_menu(offered, campaign.menu)), "menu")
+            layout = campaign.menu
+            menu = self._gather_once("voice.menu", instant, lambda: self.menu.top_menu(offered, layout), offered,
+                                     layout)
+            step = Step(menu, "menu")
         else:  # nobody on shift at all: straight to whatever the general line can still offer
             step = self.route(instant, self.general, HOME, 0, preface=self.menu.top_menu(offered)[:2])
         step.record = {**(step.record or {}), "campaign": campaign.id, "window": "open"}
@@ -186,7 +203,8 @@ class Flow:
             return step
         if option is not None:
             if option.choose_language:
-                step = Step(self._gather("voice.language", 1, m.language_menu()), "language_menu", option=option.id)
+                menu = self._gather_once("voice.language", instant, m.language_menu)
+                step = Step(menu, "language_menu", option=option.id)
             else:
                 step = self.route(instant, option.id, HOME, 0)
             step.record = {**(step.record or {}), "option": option.id}

@@ -11,8 +11,13 @@ from prometheus_client import multiprocess
 
 bind = os.environ.get("IVR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
-worker_class = "sync"  # one request per connection (sync workers close it): each webhook stands alone
-timeout = 20  # Twilio gives up after 15 s; a worker stuck longer is replaced
+# gthread with one thread: one request at a time per process (threads would fight over the GIL and lengthen the
+# slowest answers), but connections are kept alive and an idle or slow connection waits in the worker's poller
+# instead of holding the worker (a sync worker closes every connection and blocks on a silent one until `timeout`).
+worker_class = "gthread"
+threads = 1
+keepalive = 5  # seconds an idle connection is kept for the next webhook
+timeout = 20  # the worker's own loop must answer the master by then, or it is replaced (Redis calls time out at 0.5 s)
 graceful_timeout = 20
 accesslog = None  # the app writes one canonical line per webhook, without caller data
 errorlog = "-"

@@ -2,6 +2,10 @@
 
 State only enriches a call: every write and read is best-effort, and a failing Redis flips the service into
 degraded mode for a few seconds (no call waits on a dead connection) instead of touching the caller's path.
+
+Between `begin()` and `flush()` (one webhook request) writes to Redis wait on one pipeline and go out together with
+the next command whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and
+commands still run in the order they were asked for.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import hmac
 import json
 import re
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +85,8 @@ class Store:
         self._down_until = 0.0
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
         self._take_place = client.register_script(TAKE_PLACE)
+        self._batch = threading.local()  # each request's waiting writes (a gunicorn thread serves one at a time)
+        self._day_key: tuple[str, bytes] | None = None  # (JST day, that day's HMAC key): today's only
 
     @property
     def degraded(self) -> bool:
@@ -99,39 +107,98 @@ class Store:
                 self.metrics.degraded.set(0)
             log.info("store_recovered")
 
+    # -- one round trip per request -----------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Writes from now on (in this thread) wait on one pipeline (Redis only; the embedded store runs each at
+        once). A batch left over from a request that never reached flush() is dropped."""
+        self._batch.pipe = self._transaction() if self.kind == "redis" else None
+
+    def _transaction(self) -> Any:
+        """A MULTI ... EXEC pipeline, opened explicitly so an RQ job can join it (RQ asks for that)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.multi()
+        return pipe
+
+    def flush(self) -> None:
+        """Send the writes still waiting, and stop batching."""
+        self._send_waiting("write")
+        self._batch.pipe = None
+
+    def _send_waiting(self, op: str) -> None:
+        """Send the writes waiting now, before a command that does not go through the request's pipeline."""
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is not None and len(pipe) and not self.degraded:
+            self._run(op, pipe)
+
+    def _run(self, op: str, pipe: redis.client.Pipeline) -> list[Any] | None:
+        try:
+            results = pipe.execute()
+        except redis.RedisError as e:
+            self._failed(op, e)
+            return None
+        finally:
+            if pipe is getattr(self._batch, "pipe", None):  # the request's next writes start a new transaction
+                pipe.reset()
+                pipe.multi()
+        self._ok()
+        return list(results)
+
+    def _write(self, op: str, commands: Callable[[Any], object]) -> bool:
+        """Add a write's commands to the request's pipeline, or send them at once outside a request."""
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is not None:
+            commands(pipe)
+            return True
+        pipe = self._transaction()
+        commands(pipe)
+        return self._run(op, pipe) is not None
+
+    def _read(self, op: str, commands: Callable[[Any], object]) -> list[Any] | None:
+        """Send the writes waiting and these commands in one round trip; these commands' results (None: failed)."""
+        pipe = getattr(self._batch, "pipe", None)
+        own = pipe if pipe is not None else self._transaction()
+        before = len(own)
+        commands(own)
+        results = self._run(op, own)
+        return None if results is None else results[before:]
+
     def record(self, call_sid: str | None, **fields: str | int) -> bool:
         """Merge fields into the call's record (TTL refreshed). False when skipped or failed."""
         sid = valid_call_sid(call_sid)
         if sid is None or self.degraded:
             return False
-        try:
-            pipe = self.client.pipeline(transaction=True)
+
+        def commands(pipe: Any) -> None:
             pipe.hset(key("call", sid), mapping={k: str(v) for k, v in fields.items()})
             pipe.expire(key("call", sid), self.ttl)
-            pipe.execute()
-        except redis.RedisError as e:
-            self._failed("record", e)
-            return False
-        self._ok()
-        return True
+
+        return self._write("record", commands)
 
     def call(self, call_sid: str | None) -> dict[str, str]:
         sid = valid_call_sid(call_sid)
         if sid is None or self.degraded:
             return {}
-        try:
-            raw: dict[bytes, bytes] = self.client.hgetall(key("call", sid))  # type: ignore[assignment]
-        except redis.RedisError as e:
-            self._failed("read", e)
+        results = self._read("read", lambda pipe: pipe.hgetall(key("call", sid)))
+        if results is None:
             return {}
-        self._ok()
+        raw: dict[bytes, bytes] = results[0]
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    def enqueue(self, func: Any, *args: Any) -> bool:
+    def enqueue(self, func: Any, *args: Any, later: bool = False) -> bool:
+        """Queue an RQ job; True once it is in Redis. `later`: with the request's other writes, for a job whose
+        success changes nothing in the answer (True then means queued to be sent)."""
         if self.degraded:
             return False
+        options: dict[str, Any] = {"ttl": 86400, "result_ttl": 0, "failure_ttl": 7 * 86400}
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is not None and later:
+            self.queue.enqueue(func, *args, **options, pipeline=pipe)
+            return True
+        if pipe is not None:  # the job goes out now, with the writes waiting
+            return self._read("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe)) \
+                is not None
         try:
-            self.queue.enqueue(func, *args, ttl=86400, result_ttl=0, failure_ttl=7 * 86400)
+            self.queue.enqueue(func, *args, **options)
         except redis.RedisError as e:
             self._failed("enqueue", e)
             return False
@@ -194,6 +261,7 @@ class Store:
         """A place for this call at the partner if it is under its cap. Without Redis caps are not enforced."""
         if self.degraded:
             return True
+        self._send_waiting("take_place")
         try:
             taken = self._take_place(keys=[key("lease", partner)], args=[capacity, LEASE_TTL, member])
         except redis.RedisError as e:
@@ -206,47 +274,44 @@ class Store:
         """Release this call's places (the queue or dial action, or the status callback, whichever comes)."""
         if not partners or self.degraded:
             return
-        try:
-            pipe = self.client.pipeline(transaction=False)
+
+        def commands(pipe: Any) -> None:
             for p in partners:
                 pipe.zrem(key("lease", p), member)
-            pipe.execute()
-        except redis.RedisError as e:
-            self._failed("give_back", e)
+
+        self._write("give_back", commands)
 
     def joined(self, queue: str, call_sid: str | None) -> None:
         """Note that this call waits in the queue (by CallSid, in time order), so a counsellor hears who is next."""
         sid = valid_call_sid(call_sid)
         if sid is None or self.degraded:
             return
-        try:
-            pipe = self.client.pipeline(transaction=False)
+
+        def commands(pipe: Any) -> None:
             pipe.zadd(key("waiting", queue), {sid: time.time()}, nx=True)
             pipe.expire(key("waiting", queue), self.ttl)
-            pipe.execute()
-        except redis.RedisError as e:
-            self._failed("joined", e)
+
+        self._write("joined", commands)
 
     def left(self, queue: str, call_sid: str | None) -> None:
         sid = valid_call_sid(call_sid)
         if sid is None or not queue or self.degraded:
             return
-        try:
-            self.client.zrem(key("waiting", queue), sid)
-        except redis.RedisError as e:
-            self._failed("left", e)
+        self._write("left", lambda pipe: pipe.zrem(key("waiting", queue), sid))
 
     def next_waiting(self, queue: str) -> tuple[dict[str, str], float] | None:
         """The record of the call waiting longest in this queue, and how long it has waited; None when unknown."""
         if self.degraded:
             return None
-        try:
-            self.client.zremrangebyscore(key("waiting", queue), "-inf", time.time() - self.ttl)
-            head: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
-                key("waiting", queue), 0, 0, withscores=True)
-        except redis.RedisError as e:
-            self._failed("next_waiting", e)
+
+        def commands(pipe: Any) -> None:
+            pipe.zremrangebyscore(key("waiting", queue), "-inf", time.time() - self.ttl)
+            pipe.zrange(key("waiting", queue), 0, 0, withscores=True)
+
+        results = self._read("next_waiting", commands)
+        if results is None:
             return None
+        head: list[tuple[bytes, float]] = results[1]
         if not head:
             return None
         sid, since = head[0]
@@ -257,28 +322,49 @@ class Store:
         lives only for that day and the next, fed to a HyperLogLog. Withheld numbers are counted apart."""
         if self.degraded:
             return
-        try:
-            if withheld(number):
-                pipe = self.client.pipeline(transaction=False)
+        if withheld(number):
+
+            def count_withheld(pipe: Any) -> None:
                 pipe.incr(key("withheld", day))
                 pipe.expire(key("withheld", day), AGGREGATE_TTL)
-                pipe.execute()
-                return
-            self.client.set(key("daykey", day), secrets.token_bytes(32), nx=True, ex=2 * 86400)
-            day_key = self.client.get(key("daykey", day))
-            if not isinstance(day_key, bytes):
-                return
-            digest = hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
-            pipe = self.client.pipeline(transaction=False)
+
+            self._write("count_caller", count_withheld)
+            self._save_state()
+            return
+        day_key = self._key_of_day(day)
+        if day_key is None:
+            return
+        digest = hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
+
+        def count(pipe: Any) -> None:
+            # Puts the day's key back should Redis have lost it, so every worker keeps hashing with the same one.
+            pipe.set(key("daykey", day), day_key, nx=True, ex=2 * 86400)
             pipe.pfadd(key("callers", day), digest)
             pipe.expire(key("callers", day), AGGREGATE_TTL)
-            pipe.execute()
-        except redis.RedisError as e:
-            self._failed("count_caller", e)
+
+        self._write("count_caller", count)
         self._save_state()
+
+    def _key_of_day(self, day: str) -> bytes | None:
+        """The day's HMAC key: made by the first worker that needs it, read once per worker and day, and kept in
+        memory for that day only (the copy in Redis expires after the next day)."""
+        known = self._day_key
+        if known is not None and known[0] == day:
+            return known[1]
+
+        def commands(pipe: Any) -> None:
+            pipe.set(key("daykey", day), secrets.token_bytes(32), nx=True, ex=2 * 86400)
+            pipe.get(key("daykey", day))
+
+        results = self._read("count_caller", commands)
+        if results is None or not isinstance(results[1], bytes):
+            return None
+        self._day_key = (day, results[1])
+        return results[1]
 
     def unique_callers(self, day: str) -> tuple[int, int]:
         """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown."""
+        self._send_waiting("unique_callers")
         try:
             count = self.client.pfcount(key("callers", day))
             held = self.client.get(key("withheld", day))
@@ -288,6 +374,7 @@ class Store:
         return int(count), int(held or 0)
 
     def ping(self) -> bool:
+        self._send_waiting("ping")
         try:
             self.client.ping()
         except redis.RedisError as e:

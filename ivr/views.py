@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import math
 import os
@@ -12,14 +13,16 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request, url_for
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from ivr.flow import Flow, Heard, Step
 from ivr.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
+from ivr.render import render
+from ivr.signature import Validator
 from ivr.state import valid_call_sid
 from routing import JST
 
@@ -84,9 +87,15 @@ def lang_param() -> str:
 
 
 # -- the signature check and the canonical log line -----------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def root_url(scheme: str, host: str, root_path: str) -> str:
+    """request.root_url without its last slash, worked out once per scheme, host and prefix, not per request."""
+    return get_current_url(scheme, host, root_path).rstrip("/")
+
+
 def public_url() -> str:
     """The URL Twilio signed: IVR_PUBLIC_URL when set, else this request's URL as ProxyFix corrected it."""
-    base = ext("settings").public_url or request.root_url.rstrip("/")
+    base = ext("settings").public_url or root_url(request.scheme, request.host, request.root_path)
     qs = request.query_string.decode("latin-1")
     return f"{base}{request.path}" + (f"?{qs}" if qs else "")
 
@@ -113,6 +122,7 @@ def before() -> Response | None:
     if not signed:
         return forbidden("forged")
     g.verified = True
+    ext("store").begin()  # this request's writes go to Redis together
     g.sid = valid_call_sid(request.values.get("CallSid"))
     g.call = call_hash(ext("settings").hash_key, g.sid)  # once per request: logs, places, counts
     structlog.contextvars.bind_contextvars(call=g.call)
@@ -123,6 +133,7 @@ def before() -> Response | None:
 def after(response: Response) -> Response:
     step: Step | None = g.get("step")
     if request.path.startswith(PROTECTED) and response.status_code != 403:
+        ext("store").flush()
         endpoint = (request.endpoint or "unknown").removeprefix("voice.")
         elapsed = time.perf_counter() - g.t0
         metrics = ext("metrics")
@@ -148,7 +159,7 @@ def answer(step: Step) -> Response:
         if step.lang:
             fields.setdefault("lang", step.lang)
         ext("store").record(g.sid, **fields)
-    return twiml(str(step.twiml))
+    return twiml(render(step.twiml))
 
 
 # -- the webhooks ---------------------------------------------------------------------------------------------
@@ -220,7 +231,7 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
         "campaign": rec.get("campaign", ""), "day": g.instant.astimezone(JST).date().isoformat(),
         "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
         "wait_bucket": wait_bucket(waited) if waited is not None else "",
-    })
+    }, later=True)
 
 
 @bp.route("/queue-done", methods=["POST", "GET"])
@@ -262,7 +273,7 @@ def status() -> Response:
             "hour": started_hour(rec.get("started")),
             "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
             "waited": rec.get("waited", ""),
-        })
+        }, later=True)
     g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)
 
@@ -352,7 +363,7 @@ def reload_config() -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
+    app.extensions["ivr.validator"] = Validator(app.extensions["ivr.settings"].auth_token)
     app.before_request(before)
     app.after_request(after)
     app.register_blueprint(bp)
