@@ -149,8 +149,10 @@ start_bare() {
 start_sampler() {
   local every=${1:-2}
   (while true; do
+     local now
+     now=$(date +%s)  # one time per round, so a round's samples stay together
      for pid in $(ps -e -o pid=,ppid= | awk -v m="$IVR_PID" '$2 == m {print $1}'); do
-       awk -v t="$(date +%s)" -v p="$pid" '/^VmRSS/ {print t "\t" p "\t" $2}' "/proc/$pid/status" 2>/dev/null
+       awk -v t="$now" -v p="$pid" '/^VmRSS/ {print t "\t" p "\t" $2}' "/proc/$pid/status" 2>/dev/null
      done
      sleep "$every"
    done) >"$TMP/rss.tsv" &
