@@ -76,7 +76,8 @@ machine() {
   echo "loadavg:  $(load_now) (1/5/15 min, before the run)"
   echo "python:   $("$PY" --version 2>&1) ($(command -v "$PY"))"
   echo "gunicorn: $("$PY" -c 'import gunicorn; print(gunicorn.__version__)')," \
-       "$(cd "$ROOT" && "$PY" -c 'import runpy; c = runpy.run_path("ivr/gunicorn_conf.py")
+       "$(cd "$TMP" && "$PY" -c 'import runpy, os, ivr
+c = runpy.run_path(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))
 print("worker_class", c["worker_class"], "workers", c["workers"], "threads", c.get("threads", 1),
       "keepalive", c.get("keepalive", 2))' 2>/dev/null)"
   echo "wrk:      $("$WRK" -v 2>&1 | head -n 1 || true)"
@@ -129,14 +130,16 @@ start_ivr() {
   IVR_WORKERS=$(grep -c 'Booting worker' "$TMP/ivr.log" || true)
 }
 
-# The stack's limit: bench/bare.py under the same gunicorn config file and worker count as `ivr serve`.
+# The stack's limit: bench/bare.py under the same gunicorn config file (the one `ivr serve` used, also when
+# PYTHONPATH points at another tree) and worker count as the service.
 start_bare() {
   BARE_PORT=$(free_port)
   BARE_BASE="http://127.0.0.1:$BARE_PORT"
-  local workers
+  local workers conf
   workers=${WORKERS:-$IVR_WORKERS}
+  conf=$(cd "$TMP" && "$PY" -c 'import ivr, os; print(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))')
   (cd "$TMP" && exec env -u PROMETHEUS_MULTIPROC_DIR -u IVR_RUNTIME_DIR IVR_BIND="127.0.0.1:$BARE_PORT" \
-    WEB_CONCURRENCY="$workers" setsid "$PY" -m gunicorn -c "$ROOT/ivr/gunicorn_conf.py" --pythonpath "$HERE" \
+    WEB_CONCURRENCY="$workers" setsid "$PY" -m gunicorn -c "$conf" --pythonpath "$HERE" \
     bare:app) >"$TMP/bare.log" 2>&1 &
   BARE_PID=$!
   wait_healthy "$BARE_PID" "$BARE_BASE"
@@ -146,8 +149,10 @@ start_bare() {
 start_sampler() {
   local every=${1:-2}
   (while true; do
+     local now
+     now=$(date +%s)  # one time per round, so a round's samples stay together
      for pid in $(ps -e -o pid=,ppid= | awk -v m="$IVR_PID" '$2 == m {print $1}'); do
-       awk -v t="$(date +%s)" -v p="$pid" '/^VmRSS/ {print t "\t" p "\t" $2}' "/proc/$pid/status" 2>/dev/null
+       awk -v t="$now" -v p="$pid" '/^VmRSS/ {print t "\t" p "\t" $2}' "/proc/$pid/status" 2>/dev/null
      done
      sleep "$every"
    done) >"$TMP/rss.tsv" &

@@ -5,7 +5,7 @@
 
 The call is the one bench/run-all.sh places (twilio_sign.py `record`: incoming, menu, route, two waits,
 queue-done), each call under its own CallSid and every request signed as Twilio signs it. The app is built as
-`ivr serve` builds it (create_app: ProxyFix, DispatcherMiddleware, metrics, JSON log lines, here to a temp file);
+`ivr serve` builds it (create_app: ProxyFix, DispatcherMiddleware, metrics, JSON log lines, here to /dev/null);
 set PROMETHEUS_MULTIPROC_DIR to an empty directory to time multiprocess metrics as gunicorn runs them.
 """
 
@@ -55,11 +55,12 @@ def main() -> int:
 
     os.environ.setdefault("TWILIO_AUTH_TOKEN", "bench-" + secrets.token_hex(16))
     os.environ.setdefault("IVR_CLOCK", "2025-05-03T03:00:00+09:00")
-    os.environ.setdefault("IVR_STATE_DIR", tempfile.mkdtemp(prefix="ivr-profile-state-"))
+    state = tempfile.TemporaryDirectory(prefix="ivr-profile-state-")  # the embedded store's counts, if it is used
+    os.environ.setdefault("IVR_STATE_DIR", state.name)
     os.environ["IVR_LOG_FORMAT"] = "json"
-    log = tempfile.NamedTemporaryFile("w", prefix="ivr-profile-", suffix=".log", delete=False)
+    log = open(os.devnull, "w")  # the JSON log lines are still written (and cost) as under gunicorn
     sys.stderr.flush()
-    os.dup2(log.fileno(), 2)  # the JSON log lines go to a file, as under gunicorn
+    os.dup2(log.fileno(), 2)
     from twilio.request_validator import RequestValidator
 
     from ivr.app import create_app
@@ -71,7 +72,7 @@ def main() -> int:
     validator = RequestValidator(token)
     calls = [[environ(*row[1:]) for row in call_rows(validator, template, new_sid())] for _ in range(args.n)]
     print(f"store: {app.extensions['ivr.store'].kind}; multiprocess metrics: "
-          f"{bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR'))}; {args.n} calls; log lines: {log.name}")
+          f"{bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR'))}; {args.n} calls")
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         if not status.startswith("200"):
@@ -104,6 +105,7 @@ def main() -> int:
             s = io.StringIO()
             pstats.Stats(prof, stream=s).sort_stats(key).print_stats(args.top)
             print(f"--- {step}, by {key}\n{s.getvalue()}")
+    state.cleanup()
     return 0
 
 

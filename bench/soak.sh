@@ -6,8 +6,8 @@
 #                                                      # no growth from the first minute to the last
 #   SOAK=120 PATH=$PWD/.venv/bin:$PATH bench/soak.sh   # a shorter one
 #
-# Knobs (environment): SOAK (600) EVERY (30) CONNS (32) CALLS (20000; the calls are replayed when the load gets
-# through them, and the report says how often), WORKERS, IVR_CLOCK, KEEP_TMP=1, PY IVR WRK REDIS_SERVER REDIS_CLI.
+# Knobs (environment): SOAK (600) EVERY (30) CONNS (32) CALLS (20000; a thread that gets through its calls starts
+# them again, and the report says how often), WORKERS, IVR_CLOCK, KEEP_TMP=1, PY IVR WRK REDIS_SERVER REDIS_CLI.
 # Fails on any answer that is not 200 TwiML with its step's verb, a socket error, a failure in the service's log or
 # a restarted worker.
 set -euo pipefail
@@ -58,6 +58,6 @@ summary=$(awk -F'\t' -v every="$EVERY" '
            max / 1024, a / na / 1024, b / nb / 1024, (b / nb - a / na) / 1024
   }' "$TMP/rss.tsv")
 echo
-echo "RESULT soak ${SOAK}s: $(field calls "$TMP/soak.txt") calls ($(field calls_per_s "$TMP/soak.txt")/s, replayed rows: $(field wrapped "$TMP/soak.txt"))," \
+echo "RESULT soak ${SOAK}s: $(field calls "$TMP/soak.txt") calls ($(field calls_per_s "$TMP/soak.txt")/s; a thread went back to the start of its calls $(field wrapped "$TMP/soak.txt") times)," \
      "p99 $(field p99_ms "$TMP/soak.txt") ms; RSS per worker: $summary; target under 150 MB and flat"
 echo "loadavg after: $(load_now)"
