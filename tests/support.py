@@ -129,14 +129,39 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
         else:
             raise RuntimeError((tmp_path / "server.log").read_text())
         yield proc, base
+        every_worker_serving(proc, base, workers)  # not after a failure: the server may be what failed
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)  # gunicorn's graceful_timeout is 20 s
-        except subprocess.TimeoutExpired:  # a connection held open by a test: nothing left to prove here
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)  # gunicorn's graceful_timeout is 20 s
+            except subprocess.TimeoutExpired:  # a worker that missed the SIGTERM: nothing left to prove here
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        finally:
+            log.close()
+
+
+def every_worker_serving(proc: subprocess.Popen[bytes], base: str, workers: int) -> None:
+    """Wait until the master runs `workers` workers and each has answered /readyz.
+
+    A worker forked to replace one that a test killed may still be booting when the test ends. A SIGTERM that
+    reaches it before it installs its own handlers can be lost (the forked child still runs the master's handler,
+    which only queues the signal), and the master then waits out the whole graceful_timeout (20 s) before it
+    SIGKILLs the worker; a SIGTERM that arrives later still waits for the app to load. A worker that has answered
+    a request is past both."""
+    import json
+    import urllib.request
+
+    answered: set[int] = set()
+
+    def all_answered() -> bool:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as resp:  # noqa: S310
+            answered.add(int(json.loads(resp.read())["worker"]))
+        running = gunicorn_workers(proc.pid)
+        return len(running) == workers and running <= answered
+
+    wait_for(all_answered, f"each of the {workers} workers answering")
 
 
 def gunicorn_workers(master: int) -> set[int]:

@@ -356,7 +356,8 @@ def test_a_broken_config_under_load_never_reaches_a_caller(redis_url: str, tmp_p
                 return
             params = {"CallSid": f"CA{thread:02x}{n:030x}", "Digits": "5", "To": "+81120494949", "From": CALLER}
             started = phase[0]
-            answers.append((started, phase[0], post_signed(http, base + "/voice/menu?n=1", params)))
+            answer = post_signed(http, base + "/voice/menu?n=1", params)
+            answers.append((started, phase[0], answer))  # the phase once answered: read after the request, not before
 
     def new_workers(old: set[int]) -> None:
         wait_for(lambda: len(now := gunicorn_workers(proc.pid)) == 2 and not now & old, "every worker replaced")
