@@ -19,6 +19,9 @@ threads = 1
 keepalive = 5  # seconds an idle connection is kept for the next webhook
 timeout = 20  # the worker's own loop must answer the master by then, or it is replaced (Redis calls time out at 0.5 s)
 graceful_timeout = 20
+# gunicorn's control socket sits at one path per user: every instance on a host would take it from the others, and
+# nothing here uses it (reloads go through SIGHUP and /admin/reload).
+control_socket_disable = True
 accesslog = None  # the app writes one canonical line per webhook, without caller data
 errorlog = "-"
 proc_name = "ivr-web"
