@@ -234,6 +234,10 @@ class Menu:
         self._layouts.update({name: (tuple(lay.options), lay.repeat_key) for name, lay in spec.layouts.items()})
         self._by_key = {name: {o.key: o for o in opts} for name, (opts, _) in self._layouts.items()}
         self._by_id = {o.id: o for opts, _ in self._layouts.values() for o in opts}
+        # what a caller may say, normalised once: option id -> words, language code -> words
+        self._option_words = {oid: [normalize(w) for w in words] for oid, words in spec.speech.words.items()}
+        self._language_words = {code: [normalize(w) for w in spec.languages[code].words]
+                                for code in spec.language_keys.values() if code in spec.languages}
 
     @property
     def layouts(self) -> dict[str, frozenset[str]]:
@@ -278,14 +282,13 @@ class Menu:
     def line(self, lang: str, prompt: str, option: str | None = None, **fields: Value | Line) -> Line:
         """The prompt `prompt` in `lang` with its fields filled in, as text and as recordings."""
         lang, key, template = self.template(lang, prompt, option)
-        pieces = list(string.Formatter().parse(template))
         parts: list[str | Phone] = []
         clips: list[str] | None = []
-        for j, (literal, name, _, _) in enumerate(pieces):
+        for literal, clip, name in pieces(key, template):
             if literal:
                 self._add(parts, literal)
-                if clips is not None and literal.strip():
-                    clips.append(key if len(pieces) == 1 and name is None else f"{key}.{j}")
+                if clips is not None and clip:
+                    clips.append(clip)
             if name:
                 value = self._field(lang, fields[name])
                 for part in value.parts:
@@ -372,10 +375,7 @@ class Menu:
         the numbers 0-99, the keys that are not digits, and the referral lines' names (`names`: id -> name)."""
         out: dict[str, str] = {}
         for key, template in self.spec.prompts.get(lang, {}).items():
-            pieces = list(string.Formatter().parse(template))
-            for j, (literal, name, _, _) in enumerate(pieces):
-                if literal.strip():
-                    out[key if len(pieces) == 1 and name is None else f"{key}.{j}"] = literal.strip()
+            out.update({clip: literal.strip() for literal, clip, _ in pieces(key, template) if clip})
         out.update({f"number.{n}": str(n) for n in range(NUMBER_CLIPS)})
         for k, code in self.spec.language_keys.items():
             if k in KEY_CLIPS and code == lang:
@@ -401,16 +401,24 @@ class Menu:
             return None
         found: set[tuple[str, str]] = set()
         if options:
-            found |= {("option", o.id) for o in self._layouts.get(layout, self._layouts["default"])[0]
-                      if any(normalize(w) in text for w in self.spec.speech.words.get(o.id, ()))}
-        found |= {("language", code) for code in self.spec.language_keys.values()
-                  if any(normalize(w) in text for w in self.spec.languages[code].words)}
+            found |= {("option", o.id) for o in self.options_menu_options(layout)
+                      if any(w in text for w in self._option_words.get(o.id, ()))}
+        found |= {("language", code) for code, words in self._language_words.items() if any(w in text for w in words)}
         if len(found) == 2 and options:  # a language named at the top menu is the foreign-language option
             kinds = dict(found)
             chosen = self._by_id.get(kinds.get("option", ""))
             if chosen is not None and chosen.choose_language:
                 found = {("language", kinds["language"])}
         return found.pop() if len(found) == 1 else None
+
+
+def pieces(key: str, template: str) -> list[tuple[str, str | None, str | None]]:
+    """A prompt's template as (text, the clip that records it, the field after it): a prompt without fields is one
+    clip named as the prompt, one with fields a clip per piece of text, `<prompt>.<n>`; blank text has no clip."""
+    parsed = list(string.Formatter().parse(template))
+    whole = len(parsed) == 1 and parsed[0][1] is None
+    return [(literal, (key if whole else f"{key}.{j}") if literal.strip() else None, name)
+            for j, (literal, name, _, _) in enumerate(parsed)]
 
 
 def normalize(text: str) -> str:
