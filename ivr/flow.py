@@ -71,6 +71,9 @@ class Flow:
         self.recordings = recordings or Recordings(None, ())
         self.foreign = next((o for o in menu.options if o.choose_language), None)
         self._menus: dict[tuple[object, ...], VoiceResponse] = {}  # see _gather_once
+        # speech recognition language and hints: the top menu (True) or the language choice (False)
+        self._listen = {top: (menu.language(HOME if top else "en").say, ", ".join(menu.speech_hints(options=top)))
+                        for top in (True, False)}
 
     # -- speaking ---------------------------------------------------------------------------------------------
     def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
@@ -87,13 +90,11 @@ class Flow:
                 for url in urls:
                     node.play(url)
                 return
-            expected = lang.voice is None or (line.clips is not None and
-                                              all((line.lang, c) in self.recordings for c in line.clips))
             if lang.voice is None:
                 self.io.audio_missing(line.lang, "en")
                 line, lang = self.menu.again(line, "en"), self.menu.language("en")
-            elif expected:
-                self.io.audio_missing(line.lang, "same")
+            elif line.clips is not None and all((line.lang, c) in self.recordings for c in line.clips):
+                self.io.audio_missing(line.lang, "same")  # recorded when the config was loaded, gone now
         say = node.say(voice=lang.voice, language=lang.say)
         for part in line.parts:
             if isinstance(part, Phone):
@@ -134,11 +135,9 @@ class Flow:
         """Keys or speech: Japanese recognition at the top menu, English at the language choice (language names)."""
         r = VoiceResponse()
         action = self.url(endpoint, n=tries, **params)
-        top = endpoint == "voice.menu"
+        language, hints = self._listen[endpoint == "voice.menu"]
         g = r.gather(input="dtmf speech", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
-                     method="POST", action_on_empty_result=True, speech_timeout="auto",
-                     language=self.menu.language(HOME if top else "en").say,
-                     hints=", ".join(self.menu.speech_hints(options=top)))
+                     method="POST", action_on_empty_result=True, speech_timeout="auto", language=language, hints=hints)
         self.speak(g, lines)
         r.redirect(action, method="POST")  # reached only if Twilio skips the empty result: still no dead end
         return r
@@ -235,9 +234,8 @@ class Flow:
         kind, value = match
         sure = heard.confidence >= m.spec.speech.confidence
         if kind == "option":
-            option = m.option(value)
             key = next((o.key for o in m.options_menu_options(layout) if o.id == value), None)
-            if option is None or key is None:
+            if key is None:
                 return self._bad_menu_input(instant, "unclear", tries, offered, layout)
             if sure:
                 return self.menu_choice(instant, key, tries)
