@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, request, send_from_directory
+from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
 
 EXTENSIONS = (".wav", ".mp3")
 CACHE_SECONDS = 7 * 24 * 3600  # recordings change rarely, and every change gets a new URL (?v=mtime)
@@ -55,14 +55,6 @@ class Recordings:
 bp = Blueprint("audio", __name__, url_prefix="/audio")
 
 
-def base_url() -> str:
-    """Where Twilio fetches clips: IVR_AUDIO_URL, else this service's public URL (or this request's) + /audio."""
-    settings = current_app.extensions["ivr.settings"]
-    if settings.audio_url:
-        return str(settings.audio_url)
-    return (settings.public_url or request.root_url.rstrip("/")) + "/audio"
-
-
 @bp.get("/<lang>/<name>")
 def clip(lang: str, name: str) -> Response:
     """A recording, with long caching (its URL changes when it does). Not signed: Twilio fetches media plainly."""
@@ -78,4 +70,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-__all__ = ["CACHE_SECONDS", "PLACEHOLDERS", "Recordings", "base_url", "init_app"]
+__all__ = ["CACHE_SECONDS", "PLACEHOLDERS", "Recordings", "init_app"]

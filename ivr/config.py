@@ -21,9 +21,9 @@ from flask import Flask, current_app, g, request, url_for
 
 from ivr import sms
 from ivr.audio import Recordings
-from ivr.audio import base_url as audio_base
 from ivr.flow import Adapters, Flow
 from ivr.settings import DEFAULT_AUDIO, Settings
+from ivr.views import public_base
 from menus import Menu, load_menu
 from routing import ConfigError, Problem, Routing, load_routing
 from routing.model import Partner
@@ -90,6 +90,11 @@ def problems_of(err: Exception) -> list[str]:
     if isinstance(err, ConfigError):
         return [str(p) for p in err.problems]
     return [f"{type(err).__name__}: {err}"]
+
+
+def audio_base() -> str:
+    """Where Twilio fetches recordings: IVR_AUDIO_URL (a CDN or bucket), else this service's /audio/."""
+    return str(current_app.extensions["ivr.settings"].audio_url or public_base() + "/audio")
 
 
 def audio_missing(lang: str, to: str) -> None:

@@ -93,11 +93,15 @@ def root_url(scheme: str, host: str, root_path: str) -> str:
     return get_current_url(scheme, host, root_path).rstrip("/")
 
 
+def public_base() -> str:
+    """Where Twilio reaches this service: IVR_PUBLIC_URL when set, else this request's root as ProxyFix corrected it."""
+    return str(ext("settings").public_url or root_url(request.scheme, request.host, request.root_path))
+
+
 def public_url() -> str:
-    """The URL Twilio signed: IVR_PUBLIC_URL when set, else this request's URL as ProxyFix corrected it."""
-    base = ext("settings").public_url or root_url(request.scheme, request.host, request.root_path)
+    """The URL Twilio signed."""
     qs = request.query_string.decode("latin-1")
-    return f"{base}{request.path}" + (f"?{qs}" if qs else "")
+    return f"{public_base()}{request.path}" + (f"?{qs}" if qs else "")
 
 
 def forbidden(reason: str) -> Response:
