@@ -40,6 +40,11 @@ class Adapters:
     audio_missing: Callable[[str, str], None] = lambda lang, to: None  # a recording was expected: (language, to)
 
 
+def referral_name(r: Referral) -> Named:
+    """A referral line's name in every language it has one (Japanese, English, and `names`), with its recording."""
+    return Named(r.id, (("ja", r.name), ("en", r.name_en), *r.names.items()))
+
+
 @dataclass(frozen=True)
 class Heard:
     """A spoken answer (Twilio's SpeechResult and Confidence); never logged or stored, only matched."""
@@ -102,11 +107,8 @@ class Flow:
             else:
                 say.append(part)
 
-    def named(self, r: Referral) -> Named:
-        return Named(r.id, (("ja", r.name), ("en", r.name_en), *r.names.items()))
-
     def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
-        return [self.menu.line(lang, "referral", option, name=self.named(r), number=Phone(r.number))
+        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number))
                 for r in referrals]
 
     def _end(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral]) -> None:
@@ -351,7 +353,7 @@ class Flow:
             return Step(r, "referrals_again", option, lang)
         if digits == "2" and refs and self.io.sms_possible():
             body = "\n".join([m.line(lang, "sms_intro", option).text,
-                               *(f"{m.text_of(lang, self.named(x))}: {x.number}" for x in refs),
+                               *(f"{m.text_of(lang, referral_name(x))}: {x.number}" for x in refs),
                                m.line(lang, "emergency_short", option).text])
             sent = self.io.send_sms(body)
             self.speak(r, [m.line(lang, "sms_sent" if sent else "sms_failed", option)])

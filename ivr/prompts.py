@@ -12,15 +12,18 @@ import io
 import subprocess
 import tempfile
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from ivr.audio import EXTENSIONS, PLACEHOLDERS
+from ivr.flow import referral_name
 from menus.menu import HOME, Menu, MenuFile, _check, load_menu
 from routing.check import load_routing
 from routing.configfile import ConfigError, Problem, load_model
+from routing.model import Referral
 
 PHONE_RATE = 8000  # Hz: what a phone call carries; placeholder clips are written at it, 16-bit mono
 
@@ -30,22 +33,23 @@ POLLY = {"Tomoko-Neural": "ja-JP", "Kazuha-Neural": "ja-JP", "Takumi-Neural": "j
          "Camila-Neural": "pt-BR", "Lupe-Neural": "es-US"}
 
 
-def clip_texts(menu: Menu, routing_file: Path, lang: str) -> dict[str, str]:
-    """Every clip a recorded language needs, with its words (referral names from the routing file)."""
-    japanese = menu.language(lang).say.startswith("ja")
-    names = {r.id: r.names.get(lang) or (r.name if japanese else r.name_en)
-             for r in load_routing(routing_file, menu.layouts).spec.referrals}
-    return menu.clips_needed(lang, names)
+def clip_texts(menu: Menu, referrals: Sequence[Referral], lang: str) -> dict[str, str]:
+    """Every clip a recorded language needs, with its words (the referral lines' names as a caller hears them)."""
+    return menu.clips_needed(lang, {r.id: menu.text_of(lang, referral_name(r)) for r in referrals})
 
 
-def missing_audio(menu: Menu, routing_file: Path, audio_dir: Path) -> dict[str, list[str]]:
+def referrals_of(menu: Menu, routing_file: Path) -> list[Referral]:
+    return load_routing(routing_file, menu.layouts).spec.referrals
+
+
+def missing_audio(menu: Menu, referrals: Sequence[Referral], audio_dir: Path) -> dict[str, list[str]]:
     """Recorded language -> the clips it needs that are not on disk."""
     out = {}
     for code, lang in menu.spec.languages.items():
         if lang.recorded:
             folder = audio_dir / code
             have = {f.stem for f in folder.iterdir() if f.suffix in EXTENSIONS} if folder.is_dir() else set()
-            out[code] = sorted(set(clip_texts(menu, routing_file, code)) - have)
+            out[code] = sorted(set(clip_texts(menu, referrals, code)) - have)
     return out
 
 
@@ -64,7 +68,7 @@ def record(menu_file: Path, routing_file: Path, audio_dir: Path, lang: str, *, v
     menu = load_menu(menu_file)
     if lang not in menu.spec.languages:
         raise ConfigError([Problem(str(menu_file), "languages", f"'{lang}' is not a configured language")])
-    texts = clip_texts(menu, routing_file, lang)
+    texts = clip_texts(menu, referrals_of(menu, routing_file), lang)
     folder = audio_dir / lang
     folder.mkdir(parents=True, exist_ok=True)
     speaker = voice or menu.language(lang).say.split("-")[0]
@@ -180,7 +184,8 @@ def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[st
                        + (f"speaks {speaks}, not {lang.say}" if speaks else f"is not a known voice for {lang.say}"))
     notes = []
     if not out:
-        for code, clips in missing_audio(Menu(spec, str(menu_file)), routing_file, audio_dir).items():
+        menu = Menu(spec, str(menu_file))
+        for code, clips in missing_audio(menu, referrals_of(menu, routing_file), audio_dir).items():
             out += [f"{audio_dir / code}: {clip}.wav: recording does not exist" for clip in clips]
             waiting = placeholders(audio_dir, code)
             if waiting:
