@@ -18,11 +18,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from common.configfile import ConfigError, Problem, load_model
+from common.facts import HOME
 from ivr.audio import EXTENSIONS, PLACEHOLDERS
 from ivr.flow import referral_name
-from menus.menu import HOME, Menu, MenuFile, _check, load_menu
+from menus import Menu, MenuFile, load_menu
+from menus import check as check_menu_file
 from routing.check import load_routing
-from routing.configfile import ConfigError, Problem, load_model
 from routing.model import Referral
 
 PHONE_RATE = 8000  # Hz: what a phone call carries; placeholder clips are written at it, 16-bit mono
@@ -159,7 +161,7 @@ def import_csv(menu_file: Path, table: Path) -> list[str]:
                     table_[key] = text
                     changed.append(f"prompts.{lang}.{key} (line {n})")
     spec = load_model(menu_file, MenuFile, data)
-    problems = _check(spec, str(menu_file))
+    problems = check_menu_file(spec, str(menu_file))
     if problems:
         raise ConfigError(problems)
     buf = io.StringIO()
@@ -173,7 +175,7 @@ def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[st
     recordings a recorded language lacks; notes list the placeholder recordings still to be replaced."""
     data = _yaml().load(menu_file.read_text(encoding="utf-8"))
     spec = load_model(menu_file, MenuFile, data)
-    out = [str(p) for p in _check(spec, str(menu_file))]
+    out = [str(p) for p in check_menu_file(spec, str(menu_file))]
     for code, lang in spec.languages.items():
         if lang.voice is None:
             continue

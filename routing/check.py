@@ -7,8 +7,9 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from routing.configfile import ConfigError, Problem, load_model, read_yaml, yaml_path
-from routing.decide import DAY, DEFAULT_FILE, JST, OPTION_REF, Routing
+from common.configfile import ConfigError, Problem, load_model, read_yaml, yaml_path
+from common.facts import JST
+from routing.decide import DAY, DEFAULT_FILE, OPTION_REF, Routing
 from routing.model import OptionPlan, PartnersFile, RoutingFile
 
 PROVISIONAL_NOTICE = dt.timedelta(days=30)

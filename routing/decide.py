@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
+from common.facts import HOME, JST
 from routing.model import (
     WEEKDAYS,
     Campaign,
@@ -24,9 +24,7 @@ from routing.model import (
     minutes,
 )
 
-JST = ZoneInfo("Asia/Tokyo")
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
-HOME = "ja"  # the language every partner speaks unless it says otherwise
 OPTION_REF = "option:"
 URGENT = "-urgent"  # suffix of a partner's queue for urgent options
 DAY = 1440
@@ -66,6 +64,7 @@ class Hours:
         ]
 
     def open_at(self, local: dt.datetime) -> bool:
+        """Open at this JST minute: not in a closure, and inside some rule's day and hours."""
         if self.always:
             return True
         md = (local.month, local.day)
@@ -81,6 +80,7 @@ class Hours:
         return False
 
     def boundaries(self) -> set[int]:
+        """Minutes of the day at which these hours open or close."""
         return {m for _, _, start, end in self.rules for m in (start, end % DAY)}
 
 
@@ -172,6 +172,7 @@ class Routing:
         return None
 
     def next_window(self, instant: dt.datetime) -> Campaign | None:
+        """The next campaign to open after the instant: what a caller on a closed line is told."""
         i = bisect.bisect_right(self._opens, instant.timestamp())
         return self.campaigns[i] if i < len(self.campaigns) else None
 
@@ -283,11 +284,6 @@ class Routing:
         if p is None or p.kind != "queue":
             return []
         return [f"{p.contact}{URGENT}", p.contact] if self._any_urgent else [p.contact]
-
-    def general_target(self, instant: dt.datetime) -> Partner | None:
-        """The first partner of the general line now: where a caller goes when nothing else can be decided."""
-        chain = self.chain(instant, self.general)
-        return chain[0] if chain else None
 
     def boundaries(self) -> set[int]:
         """Every minute of the day at which some shift or hours rule starts or ends (for coverage checks)."""

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from routing.configfile import Strict
+from common.configfile import Strict
+from common.facts import E164_PATTERN, HOME
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -47,6 +48,8 @@ class Closure(Strict):
 
 
 class Referral(Strict):
+    """Another hotline a caller is told about when no partner can answer, with its hours and its source."""
+
     id: str
     name: str
     name_en: str
@@ -63,14 +66,16 @@ class Referral(Strict):
 
 
 class Partner(Strict):
+    """An organisation that answers calls, through a Twilio queue or a phone number, in its languages and hours."""
+
     id: str
     name: str
     kind: Literal["queue", "phone"]
     queue: str | None = None
-    number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    number: str | None = Field(default=None, pattern=E164_PATTERN)
     ring_timeout: int = Field(default=20, ge=5, le=60)
     max_wait: int = Field(default=300, ge=30, le=3600, description="seconds in its queue before the caller rolls on")
-    languages: list[str] = Field(default_factory=lambda: ["ja"], min_length=1)
+    languages: list[str] = Field(default_factory=lambda: [HOME], min_length=1)
     capacity: int | None = Field(default=None, ge=1, description="concurrent calls; none: no cap")
     interpreter: bool = Field(default=False, description="takes callers in any language through an interpreter")
     hours: list[HoursRule] | None = Field(default=None, description="the partner's own hours; none: always")
@@ -112,6 +117,8 @@ class DateShifts(Strict):
 
 
 class OptionPlan(Strict):
+    """Who answers one menu option: its shifts, date exceptions, overflow, and the referral lines at the end."""
+
     shifts: list[Shift] = Field(default_factory=list)
     exceptions: list[DateShifts] = Field(default_factory=list)
     overflow: list[str] = Field(default_factory=list,
@@ -122,6 +129,8 @@ class OptionPlan(Strict):
 
 
 class Campaign(Strict):
+    """A window in which the hotline is open, with the plan and menu layout it uses and where its dates come from."""
+
     id: str
     name: str
     opens: AwareDatetime
@@ -144,11 +153,13 @@ class Counsellor(Strict):
     """A counsellor line login: the partner, the phones it calls from, and its PIN (kept in the partners file)."""
 
     partner: str
-    numbers: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = Field(min_length=1)
+    numbers: list[Annotated[str, Field(pattern=E164_PATTERN)]] = Field(min_length=1)
     pin: str = Field(pattern=r"^\d{4,8}$")
 
 
 class RoutingFile(Strict):
+    """The whole routing file: campaign windows, partners, plans, referral lines and counsellor logins."""
+
     timezone: Literal["Asia/Tokyo"] = "Asia/Tokyo"
     general_option: str = "general"
     campaigns: list[Campaign] = Field(min_length=1)
@@ -162,9 +173,11 @@ class PartnerContact(Strict):
     """Production contact details for one partner, kept outside the repository (IVR_PARTNERS_FILE)."""
 
     queue: str | None = None
-    number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    number: str | None = Field(default=None, pattern=E164_PATTERN)
 
 
 class PartnersFile(Strict):
+    """The production partners file (IVR_PARTNERS_FILE): real contacts by partner id, and counsellor logins."""
+
     partners: dict[str, PartnerContact] = Field(default_factory=dict)
     counsellors: list[Counsellor] = Field(default_factory=list)

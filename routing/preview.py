@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from common.facts import JST
 from routing.check import segments
-from routing.decide import JST, Routing
+from routing.decide import Routing
 from routing.model import Campaign
 
 WEEKDAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -92,6 +93,7 @@ def coverage(routing: Routing, campaign: Campaign) -> list[tuple[dt.datetime, dt
 
 
 def coverage_table(routing: Routing, campaign: Campaign) -> list[str]:
+    """The coverage of one campaign window as readable lines: who answers each option, stretch by stretch."""
     rows = [f"{campaign.id}: {_local(campaign.opens)} to {_local(campaign.closes)} JST ({campaign.status})"]
     for start, end, opt, who in coverage(routing, campaign):
         rows.append(f"  {opt:<9} {_local(start)} - {_local(end)}  {who or 'NOT OFFERED (callers go to general)'}")

@@ -15,12 +15,11 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-import holidays
 import yaml
+from holidays.countries.japan import Japan
 
-JST = ZoneInfo("Asia/Tokyo")
+from common.facts import JST
 
 GW_TIME = dt.time(10, 0)
 NEW_YEAR_TIME = dt.time(9, 0)
@@ -44,10 +43,10 @@ class Proposal:
 
 @functools.lru_cache(maxsize=32)
 def _national_holidays(year: int) -> frozenset[dt.date]:
-    first, last = holidays.Japan.start_year, holidays.Japan.end_year
+    first, last = Japan.start_year, Japan.end_year
     if not first <= year <= last:
         raise ValueError(f"no Japanese holiday calendar for {year}; supported years are {first}-{last}")
-    return frozenset(holidays.Japan(years=year).keys())
+    return frozenset(Japan(years=year).keys())
 
 
 def is_holiday(day: dt.date) -> bool:

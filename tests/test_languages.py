@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.standin import CallResult, Event
-from menus import load_menu
-from menus.menu import CALL_KEYS, HOME_KEYS, WHEN_KEYS
+from menus import CALL_KEYS, HOME_KEYS, WHEN_KEYS, load_menu
 from routing import load_routing
 from tests.support import AppFactory, call
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from common.configfile import ConfigError
+from common.facts import JST
 from menus import Phone, load_menu, spoken_when
-from routing import JST, ConfigError
 
 MENU = load_menu()
 
@@ -56,6 +57,16 @@ def test_phone_numbers_stay_separate_parts() -> None:
     assert line.parts == ("You can also call the Yorisoi Hotline at ", Phone("0120-279-338"), ".")
 
 
+def test_spoken_answers_choose_one_thing_or_nothing() -> None:
+    """A caller who says an option or a language is routed by it; one who names two things is asked again."""
+    assert MENU.heard("女性の相談です", options=True) == ("option", "women")
+    assert MENU.heard("ＥＮＧＬＩＳＨ please", options=True) == ("language", "en")
+    assert MENU.heard("外国語、英語で", options=True) == ("language", "en")  # the foreign option, in its language
+    assert MENU.heard("女性 災害", options=True) is None
+    assert MENU.heard("女性", options=False) is None  # at the language menu only a language can be chosen
+    assert MENU.heard("。。", options=True) is None
+
+
 def test_spoken_dates() -> None:
     """The next opening is read as a person would say it, in JST."""
     when = dt.datetime(2026, 12, 25, 9, 0, tzinfo=JST)
@@ -98,3 +109,4 @@ def test_a_date_by_month_name_needs_every_month_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_menu(broken)
     assert [str(p) for p in e.value.problems] == [f"{broken}: prompts.es.month.7: missing translation"]
+

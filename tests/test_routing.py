@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from common.facts import E164, jst_day, parse_instant
 from routing import ConfigError, load_routing
 
 ROUTING = load_routing()
@@ -120,6 +121,35 @@ def shipped_with(replace: str, by: str) -> str:
     text = (Path(__file__).parents[1] / "routing" / "routing.yaml").read_text(encoding="utf-8")
     assert replace in text
     return text.replace(replace, by, 1)
+
+
+def test_a_call_counts_toward_the_jst_day() -> None:
+    """A call at 23:59:59 JST counts toward that day's figures and one a second later toward the next (UTC is 9h behind)."""
+    assert jst_day(at("2025-05-02T14:59:59+00:00")) == "2025-05-02"
+    assert jst_day(at("2025-05-02T15:00:00+00:00")) == "2025-05-03"
+    assert jst_day(at("2025-05-03T00:00:00+09:00")) == "2025-05-03"
+    with pytest.raises(ValueError) as e:
+        jst_day(at("2025-05-03T00:00:00"))
+    assert str(e.value) == "2025-05-03T00:00:00 has no zone; give an aware instant"
+
+
+def test_phone_numbers_must_be_e164() -> None:
+    """A partner's or counsellor's number Twilio cannot dial, or a withheld caller, is not taken for a number."""
+    accepted = ["+815000000001", "+819012345678", "+12025550123", "+1234567"]
+    refused = ["0120-279-338", "815000000001", "+0815000000001", "+81 90 1234 5678", "+123456", "+1234567890123456",
+               "anonymous", "", "+819012345678\n"]
+    assert [n for n in accepted + refused if E164.fullmatch(n)] == accepted
+
+
+def test_instants_need_their_zone() -> None:
+    """An operator's --at or IVR_CLOCK without a zone is refused rather than read in the server's zone."""
+    assert parse_instant(" 2025-05-02T15:00:00Z ") == at("2025-05-03T00:00:00+09:00")
+    with pytest.raises(ValueError) as e:
+        parse_instant("2025-05-03T00:00:00")
+    assert str(e.value) == "'2025-05-03T00:00:00' has no zone; write it with one, e.g. 2025-05-03T00:00:00+09:00 for JST"
+    with pytest.raises(ValueError) as e:
+        parse_instant("May 3rd")
+    assert str(e.value) == "'May 3rd' is not an ISO-8601 instant; write e.g. 2025-05-03T03:00:00+09:00"
 
 
 def test_error_names_file_path_and_allowed_values(tmp_path: Path) -> None:

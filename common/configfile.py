@@ -1,6 +1,6 @@
 """Loading a YAML config file into a typed model, with errors that name the file, the YAML path and what is allowed.
 
-Shared by `menus` and `routing`; pure apart from reading the one file it is given.
+Shared by `menus`, `routing` and `ivr`; pure apart from reading the one file it is given.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ class Strict(BaseModel):
 
 @dataclass(frozen=True)
 class Problem:
+    """One mistake (or, with severity "warning", one doubt) in a config file, located by file and YAML path."""
+
     file: str
     path: str
     message: str
@@ -67,6 +69,7 @@ def _problems_from(file: str, err: ValidationError) -> list[Problem]:
 
 
 def read_yaml(path: Path) -> Any:
+    """The parsed contents of a YAML config file, or ConfigError saying why it cannot be read or parsed."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
