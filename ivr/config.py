@@ -22,7 +22,7 @@ from flask import Flask, current_app, g, request, url_for
 from ivr import sms
 from ivr.audio import Recordings
 from ivr.flow import Adapters, Flow
-from ivr.settings import DEFAULT_AUDIO, Settings
+from ivr.settings import DEFAULT_AUDIO, ServiceSettings
 from ivr.views import public_base
 from menus import Menu, load_menu
 from routing import ConfigError, Problem, Routing, load_routing
@@ -214,7 +214,7 @@ class LastGood:
 class ConfigHolder:
     """`current` serves calls; `boot` never changes, so the fallback URL does not depend on later reloads."""
 
-    def __init__(self, settings: Settings, metrics: Any = None):
+    def __init__(self, settings: ServiceSettings, metrics: Any = None):
         self.settings = settings
         self.metrics = metrics
         self.last_good = LastGood(settings.runtime_dir)

@@ -1,111 +1,400 @@
-"""Typed settings, read once at boot: defaults, then the environment, then the mapping a caller passes."""
+"""The service's settings: read from the environment in this one module, typed, checked once at boot.
+
+Three pydantic-settings classes, one per kind of process:
+
+- `Settings`: what every command may read without a secret (file paths, display, the store). File-only commands
+  (`ivr config check`, `ivr route`, `ivr snapshot`, ...) build it with `load_file_settings()`, so they never need a
+  made-up Twilio token.
+- `ServiceSettings(Settings)`: the web service, its webhooks and its RQ jobs; the Twilio auth token is required and
+  the other secrets live here. Built with `load_settings()`.
+- `ServerSettings`: what gunicorn's config file needs (bind address, worker count, directories), no token. Built with
+  `load_server_settings()`.
+
+Each field names its environment variable; values come from the keyword arguments first (a caller's or test's
+`overrides`), then from the environment, read verbatim (never JSON-decoded) by `_Environment` from `os.environ` or
+the `environ=` mapping a test passes. A blank value counts as unset.
+
+A wrong value stops the command with `SettingsError`, one line naming the variable and what is allowed. Secrets
+(the auth token, the hash key, the admin token) are never echoed in an error or shown in a repr.
+
+`child_environment()` hands the environment on to a child process (`ivr serve` execs gunicorn).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from common.facts import parse_instant
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
 DEFAULT_AUDIO = DEFAULT_MENU.parent / "audio"
+DEFAULT_CALL_TTL = 6 * 3600  # seconds a call's record is kept in the store
+MIN_CALL_TTL = 60
+DEFAULT_BIND = "127.0.0.1:8000"
+HASH_KEY_CONTEXT = b"ivr call hash"  # derives the call-hash key from the auth token when IVR_HASH_KEY is unset
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+WEB_SCHEMES = ("https://", "http://")
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "console"]  # auto: JSON when not on a terminal
+SECRETS = frozenset({"TWILIO_AUTH_TOKEN", "IVR_HASH_KEY", "IVR_ADMIN_TOKEN"})
+_MISSING = {"TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN is not set: without it no Twilio request can be verified "
+                                 "(set it to the account's auth token)"}
+_SCRUB_MIN = 8  # secrets at least this long are blanked out of any error message, whichever variable held them
 
-ENV_KEYS = ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_CLOCK", "IVR_PUBLIC_URL", "IVR_HASH_KEY", "IVR_MENU_FILE",
-            "IVR_ROUTING_FILE", "IVR_PARTNERS_FILE", "IVR_ADMIN_TOKEN", "IVR_RUNTIME_DIR", "IVR_LOG_LEVEL",
-            "IVR_LOG_FORMAT", "IVR_CALL_TTL", "TWILIO_ACCOUNT_SID", "IVR_SMS_FROM", "IVR_CALLER_ID",
-            "IVR_STATE_DIR", "IVR_ENTRY_NUMBERS", "IVR_AUDIO_DIR", "IVR_AUDIO_URL")
+# The mapping load_*(environ=...) reads instead of os.environ. settings_customise_sources is a classmethod with no
+# per-call argument, so the mapping reaches it this way, set and reset around one construction.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("ivr_settings_environ", default=None)
 
 
 class SettingsError(Exception):
-    """A setting is missing or wrong; the message says which and how to fix it."""
+    """A setting is missing or wrong; the one-line message names the variable and what is allowed."""
+
+    def __init__(self, message: str, variable: str | None = None):
+        super().__init__(message)
+        self.variable = variable
 
 
-@dataclass(frozen=True)
-class Settings:
-    auth_token: str
-    redis_url: str | None
-    clock: str | None
-    public_url: str | None
-    hash_key: bytes
-    menu_file: Path
-    routing_file: Path
-    partners_file: Path | None  # production contacts, outside the repository
-    admin_token: str | None  # enables /admin/*; unset: the admin endpoints answer 404
-    runtime_dir: Path | None  # where the last good config is kept for workers started by a reload
-    account_sid: str | None  # with the auth token, Twilio's REST API (SMS of referral lines)
-    sms_from: str | None  # the number or sender the SMS comes from; unset: SMS is not offered
-    caller_id: str | None  # shown to phone partners when the number dialled is not a plain E.164 number
-    state_dir: Path  # where the embedded store keeps its counts between runs (no call data)
-    entries: dict[str, str]  # the hotline's own numbers (To) -> entry label, e.g. +81xxxxxxxxx -> 9999
-    log_level: str
-    log_format: str  # json, console, or auto (json when not on a terminal)
-    call_ttl: int
-    audio_dir: Path  # recorded prompts, <dir>/<language>/<clip>.wav
-    audio_url: str | None  # where Twilio fetches them when not from this service's /audio/ (a CDN or bucket)
+class _Environment(PydanticBaseSettingsSource):
+    """The variables a settings class names, taken verbatim from a mapping: os.environ unless load_* passed one."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None):
+        super().__init__(settings_cls)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The field's value from its variable (None when unset), the variable's name, and False: never JSON."""
+        name = _variable(field, field_name)
+        return self.environ.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """{variable: raw text} for every field whose variable is set."""
+        found = (self.get_field_value(field, name) for name, field in self.settings_cls.model_fields.items())
+        return {name: value for value, name, _ in found if value is not None}
 
 
-def _entries(text: str) -> dict[str, str]:
-    """'+81xxx=9999,+81yyy=0120' -> {'+81xxx': '9999', '+81yyy': '0120'}: how each of our numbers is reached."""
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        number, sep, label = part.partition("=")
-        if not sep or not number.strip().startswith("+") or not label.strip().isalnum():
-            raise SettingsError(f"IVR_ENTRY_NUMBERS: '{part}' should be +<our number>=<label>, e.g. +81120494949=0120")
-        out[number.strip()] = label.strip()
-    return out
+def _variable(field: FieldInfo, field_name: str) -> str:
+    """The environment variable a field is read from: its validation alias."""
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else field_name
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    raw: dict[str, Any] = {k: v for k, v in (environ if environ is not None else os.environ).items() if k in ENV_KEYS}
-    raw.update({k: v for k, v in (overrides or {}).items() if k in ENV_KEYS})
-    token = (raw.get("TWILIO_AUTH_TOKEN") or "").strip()
-    if not token:
-        raise SettingsError("TWILIO_AUTH_TOKEN is not set: without it no Twilio request can be verified "
-                            "(set it to the account's auth token)")
-    public_url = (raw.get("IVR_PUBLIC_URL") or "").strip().rstrip("/") or None
-    if public_url and not public_url.startswith(("https://", "http://")):
-        raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got '{public_url}')")
-    audio_url = (raw.get("IVR_AUDIO_URL") or "").strip().rstrip("/") or None
-    if audio_url and not audio_url.startswith(("https://", "http://")):
-        raise SettingsError(f"IVR_AUDIO_URL must be an https:// URL (got '{audio_url}')")
-    secret = raw.get("IVR_HASH_KEY") or ""
-    # Without a dedicated key, derive one from the token, so hashes agree across workers and instances.
-    hash_key = secret.encode() if secret else hmac.new(token.encode(), b"ivr call hash", hashlib.sha256).digest()
-    level = str(raw.get("IVR_LOG_LEVEL") or "info").lower()
-    if level not in ("debug", "info", "warning", "error"):
-        raise SettingsError(f"IVR_LOG_LEVEL must be one of debug, info, warning, error (got '{level}')")
-    fmt = str(raw.get("IVR_LOG_FORMAT") or "auto").lower()
-    if fmt not in ("auto", "json", "console"):
-        raise SettingsError(f"IVR_LOG_FORMAT must be one of auto, json, console (got '{fmt}')")
+def _invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message is exactly `message` (the variable's name is prefixed later)."""
+    return PydanticCustomError("ivr_setting", "{message}", {"message": message})
+
+
+def _shown(value: object) -> str:
+    """A value quoted for an error message, on one line, shortened, with any user:password@ in a URL masked."""
+    text = value if isinstance(value, str) else str(value)
+    text = re.sub(r"(?<=//)[^/@]*@", "***@", text)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _blank(value: object) -> bool:
+    """None or a string of only whitespace: the setting is treated as unset."""
+    return value is None or (isinstance(value, str | bytes) and not value.strip())
+
+
+def _whole(value: object, least: int) -> int:
+    """A whole number of at least `least` from text or an int; ValueError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        number = int(value.strip())
+    else:
+        raise ValueError(value)
+    if number < least:
+        raise ValueError(value)
+    return number
+
+
+def _stripped(value: object) -> object:
+    """Text without surrounding whitespace; anything else as it is."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _path(value: object) -> object:
+    """A path from text (stripped) or a path object."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, os.PathLike):
+        return value
+    raise _invalid(f"{_shown(value)} is not a path")
+
+
+def _secret_text(value: object) -> str:
+    """A secret's stripped text; the error never shows the value."""
+    if not isinstance(value, str):
+        raise _invalid("must be text")
+    return value.strip()
+
+
+def _web_url(value: object) -> object:
+    """An http(s) base URL without its trailing slash."""
+    if not isinstance(value, str):
+        return value
+    url = value.strip().rstrip("/")
+    if not url.startswith(WEB_SCHEMES):
+        raise _invalid(f"{_shown(url)} is not a web address; it must start with https:// (or http://)")
+    return url
+
+
+_Text = Annotated[str, BeforeValidator(_stripped)]
+_FilePath = Annotated[Path, BeforeValidator(_path)]
+_SecretText = Annotated[str, BeforeValidator(_secret_text)]
+_WebUrl = Annotated[str, BeforeValidator(_web_url)]
+
+
+class _FromEnvironment(BaseSettings):
+    """Shared configuration: immutable, exact upper-case variable names, values from overrides then environment."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments (overrides) first, then the environment; no dotenv file, no secrets directory."""
+        return init_settings, _Environment(settings_cls, _ENVIRON.get())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset_blanks(cls, data: Any) -> Any:
+        """A blank value is no value: the field takes its default (or is missing, if it has none)."""
+        if not isinstance(data, dict):
+            return data
+        return {key: value for key, value in data.items() if not _blank(value)}
+
+
+class Settings(_FromEnvironment):
+    """What every command may read, no secret needed: file paths, display, the store."""
+
+    menu_file: _FilePath = Field(DEFAULT_MENU, validation_alias="IVR_MENU_FILE")
+    routing_file: _FilePath = Field(DEFAULT_ROUTING, validation_alias="IVR_ROUTING_FILE")
+    partners_file: _FilePath | None = Field(None, validation_alias="IVR_PARTNERS_FILE")  # production contacts
+    audio_dir: _FilePath = Field(DEFAULT_AUDIO, validation_alias="IVR_AUDIO_DIR")  # <dir>/<language>/<clip>.wav
+    clock: _Text | None = Field(None, validation_alias="IVR_CLOCK")  # the instant a rehearsal's clock starts at
+    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL")  # unset: the embedded store
+    xdg_state_home: _FilePath | None = Field(None, validation_alias="XDG_STATE_HOME", exclude=True,
+                                           repr=False)  # only to place state_dir
+    state_dir: _FilePath = Field(validation_alias="IVR_STATE_DIR")  # the embedded store's counts (no call data)
+    call_ttl: int = Field(DEFAULT_CALL_TTL, validation_alias="IVR_CALL_TTL")
+    log_level: LogLevel = Field("info", validation_alias="IVR_LOG_LEVEL")
+    log_format: LogFormat = Field("auto", validation_alias="IVR_LOG_FORMAT")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_state_dir(cls, data: Any) -> Any:
+        """IVR_STATE_DIR, else $XDG_STATE_HOME/ivr, else ~/.local/state/ivr."""
+        if not isinstance(data, dict) or not _blank(data.get("IVR_STATE_DIR")):
+            return data
+        xdg = data.get("XDG_STATE_HOME")
+        base = Path(str(xdg).strip()) if not _blank(xdg) else Path.home() / ".local" / "state"
+        return {**data, "IVR_STATE_DIR": base / "ivr"}
+
+    @field_validator("clock", mode="after")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        """An ISO-8601 instant with its zone, kept as written."""
+        if value is not None:
+            try:
+                parse_instant(value)
+            except ValueError as e:
+                raise _invalid(str(e)) from None
+        return value
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        """A URL redis-py opens: redis://, rediss:// (TLS) or unix:// (a socket)."""
+        if value is not None and not value.lower().startswith(REDIS_SCHEMES):
+            raise _invalid(f"{_shown(value)} has an unknown scheme; use redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("call_ttl", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> int:
+        """A whole number of seconds, at least MIN_CALL_TTL."""
+        try:
+            return _whole(value, MIN_CALL_TTL)
+        except ValueError:
+            raise _invalid(f"{_shown(value)} must be a whole number of seconds, at least {MIN_CALL_TTL}") from None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> str:
+        """One of LogLevel, in any case."""
+        return _choice(value, get_args(LogLevel), "a log level")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> str:
+        """One of LogFormat, in any case."""
+        return _choice(value, get_args(LogFormat), "a log format")
+
+
+def _choice(value: object, allowed: tuple[str, ...], what: str) -> str:
+    """`value` lower-cased if it is one of `allowed`; otherwise an error listing them."""
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise _invalid(f"{_shown(value)} is not {what}; use {', '.join(allowed[:-1])} or {allowed[-1]}")
+    return text
+
+
+class ServiceSettings(Settings):
+    """The web service, its webhooks and its RQ jobs: the Twilio auth token is required."""
+
+    auth_token: _SecretText = Field(validation_alias="TWILIO_AUTH_TOKEN", repr=False)
+    public_url: _WebUrl | None = Field(None, validation_alias="IVR_PUBLIC_URL")  # the base URL Twilio signs
+    audio_url: _WebUrl | None = Field(None, validation_alias="IVR_AUDIO_URL")  # recordings from a CDN or bucket
+    hash_key: bytes = Field(validation_alias="IVR_HASH_KEY", repr=False)  # keys the caller hashes in logs
+    # unset: the /admin/* endpoints answer 404
+    admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)
+    runtime_dir: _FilePath | None = Field(None, validation_alias="IVR_RUNTIME_DIR")  # last good config for reloads
+    account_sid: _Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
+    sms_from: _Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
+    caller_id: _Text | None = Field(None, validation_alias="IVR_CALLER_ID")  # shown to partners we dial
+    entries: dict[str, str] = Field(default_factory=dict, validation_alias="IVR_ENTRY_NUMBERS")  # our number -> label
+    metrics_dir: _FilePath | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")  # set: multiprocess
+    gunicorn_master: int | None = Field(None, validation_alias="IVR_GUNICORN_MASTER")  # /admin/reload SIGHUPs it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_hash_key(cls, data: Any) -> Any:
+        """Without IVR_HASH_KEY, a key derived from the token, so hashes agree across workers and instances."""
+        if not isinstance(data, dict) or not _blank(data.get("IVR_HASH_KEY")):
+            return data
+        token = data.get("TWILIO_AUTH_TOKEN")
+        if not isinstance(token, str) or not token.strip():
+            return data  # the token's own error says what is missing
+        return {**data, "IVR_HASH_KEY": hmac.new(token.strip().encode(), HASH_KEY_CONTEXT, hashlib.sha256).digest()}
+
+    @field_validator("hash_key", mode="before")
+    @classmethod
+    def _key_bytes(cls, value: object) -> bytes:
+        """IVR_HASH_KEY's UTF-8 bytes, as written (not stripped: the key must stay the same bytes)."""
+        if isinstance(value, bytes | str):
+            return value if isinstance(value, bytes) else value.encode()
+        raise _invalid("must be text")
+
+    @field_validator("entries", mode="before")
+    @classmethod
+    def _entries(cls, value: object) -> object:
+        """'+81xxx=9999,+81yyy=0120' -> {'+81xxx': '9999', '+81yyy': '0120'}: how each of our numbers is reached."""
+        if not isinstance(value, str):
+            return value
+        out = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            number, sep, label = part.partition("=")
+            if not sep or not number.strip().startswith("+") or not label.strip().isalnum():
+                raise _invalid(f"{_shown(part)} should be +<our number>=<label>, e.g. +81120494949=0120")
+            out[number.strip()] = label.strip()
+        return out
+
+    @field_validator("gunicorn_master", mode="before")
+    @classmethod
+    def _pid(cls, value: object) -> int | None:
+        """A process id: a whole number of at least 1."""
+        try:
+            return None if value is None else _whole(value, 1)
+        except ValueError:
+            raise _invalid(f"{_shown(value)} is not a process id (a whole number of at least 1)") from None
+
+
+class ServerSettings(_FromEnvironment):
+    """What gunicorn's config file needs: no token, since the master only forks workers."""
+
+    bind: _Text = Field(DEFAULT_BIND, validation_alias="IVR_BIND")
+    web_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), validation_alias="WEB_CONCURRENCY")
+    metrics_dir: _FilePath | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    runtime_dir: _FilePath | None = Field(None, validation_alias="IVR_RUNTIME_DIR")
+
+    @field_validator("web_concurrency", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> int:
+        """A whole number of worker processes, at least 1."""
+        try:
+            return _whole(value, 1)
+        except ValueError:
+            raise _invalid(f"{_shown(value)} is not a whole number of at least 1") from None
+
+
+_S = TypeVar("_S", bound=_FromEnvironment)
+
+
+def _build(cls: type[_S], overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> _S:
+    """An instance of `cls` from `overrides` then `environ` (os.environ when None); one-line SettingsError if wrong."""
+    names = {_variable(field, name) for name, field in cls.model_fields.items()}
+    given = {key: value for key, value in (overrides or {}).items() if key in names}
+    reset = _ENVIRON.set(environ)
     try:
-        ttl = int(raw.get("IVR_CALL_TTL") or 6 * 3600)
-    except ValueError:
-        raise SettingsError(f"IVR_CALL_TTL must be a whole number of seconds (got '{raw['IVR_CALL_TTL']}')") from None
-    return Settings(
-        auth_token=token,
-        redis_url=(raw.get("REDIS_URL") or "").strip() or None,
-        clock=(raw.get("IVR_CLOCK") or "").strip() or None,
-        public_url=public_url,
-        hash_key=hash_key,
-        menu_file=Path(raw.get("IVR_MENU_FILE") or DEFAULT_MENU),
-        routing_file=Path(raw.get("IVR_ROUTING_FILE") or DEFAULT_ROUTING),
-        partners_file=Path(raw["IVR_PARTNERS_FILE"]) if raw.get("IVR_PARTNERS_FILE") else None,
-        admin_token=(raw.get("IVR_ADMIN_TOKEN") or "").strip() or None,
-        runtime_dir=Path(raw["IVR_RUNTIME_DIR"]) if raw.get("IVR_RUNTIME_DIR") else None,
-        account_sid=(raw.get("TWILIO_ACCOUNT_SID") or "").strip() or None,
-        sms_from=(raw.get("IVR_SMS_FROM") or "").strip() or None,
-        caller_id=(raw.get("IVR_CALLER_ID") or "").strip() or None,
-        entries=_entries(str(raw.get("IVR_ENTRY_NUMBERS") or "")),
-        state_dir=Path(raw.get("IVR_STATE_DIR") or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local"
-                                                           / "state") / "ivr"),
-        log_level=level,
-        log_format=fmt,
-        call_ttl=max(60, ttl),
-        audio_dir=Path(raw.get("IVR_AUDIO_DIR") or DEFAULT_AUDIO),
-        audio_url=audio_url,
-    )
+        return cls(**given)
+    except ValidationError as e:
+        first = e.errors(include_url=False, include_input=False)[0]
+        source = os.environ if environ is None else environ
+        secrets = [value.strip() for value in (*map(given.get, SECRETS), *map(source.get, SECRETS))
+                   if isinstance(value, str) and value.strip()]
+        raise _error(cls, first, secrets) from None
+    finally:
+        _ENVIRON.reset(reset)
+
+
+def _error(cls: type[_FromEnvironment], error: ErrorDetails, secrets: list[str]) -> SettingsError:
+    """One line from pydantic's first error: the variable, then what is wrong and what is allowed."""
+    loc = str(error["loc"][0]) if error["loc"] else ""
+    field = cls.model_fields.get(loc)
+    variable = _variable(field, loc) if field is not None else loc
+    if error["type"] == "missing":
+        message = _MISSING.get(variable, f"{variable} is not set")
+    else:
+        message = f"{variable}: {error['msg']}" if variable else error["msg"]
+    for secret in secrets:
+        if len(secret) >= _SCRUB_MIN:
+            message = message.replace(secret, "***")
+    return SettingsError(" ".join(message.splitlines()), variable or None)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """The web service's settings: `overrides` (variable name -> value) win over `environ` (default os.environ)."""
+    return _build(ServiceSettings, overrides, environ)
+
+
+def load_file_settings(overrides: Mapping[str, Any] | None = None,
+                       environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of a command that reads files only: no token needed."""
+    return _build(Settings, overrides, environ)
+
+
+def load_server_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """gunicorn's settings (ivr/gunicorn_conf.py) from `environ` (default os.environ)."""
+    return _build(ServerSettings, None, environ)
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """A copy of this process's environment plus `extra`, for a child process (ivr serve execs gunicorn with it)."""
+    return {**os.environ, **extra}
+
+
+def configured_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """TWILIO_AUTH_TOKEN when it is set, else None: `ivr call` signs with it, or with a token of its own in-process."""
+    source = os.environ if environ is None else environ
+    return (source.get("TWILIO_AUTH_TOKEN") or "").strip() or None
