@@ -64,7 +64,7 @@ def main() -> int:
     from twilio.request_validator import RequestValidator
 
     from ivr.app import create_app
-    from ivr.standin import InProcess
+    from ivr.tools.standin import InProcess
 
     token = os.environ["TWILIO_AUTH_TOKEN"]
     app = create_app()

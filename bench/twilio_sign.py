@@ -66,7 +66,7 @@ class Recorder:
 
 def record(transport: Any, base: str, auth_token: str) -> list[dict[str, Any]]:
     """Place one call through `transport` and return its webhook requests as [{step, url, params}] (no status)."""
-    from ivr.standin import StandIn
+    from ivr.tools.standin import StandIn
 
     rec = Recorder(transport)
     result = StandIn(rec, auth_token, base, keys=list(KEYS), wait_rounds=2, queue_result="bridged").call()
@@ -81,7 +81,7 @@ def record(transport: Any, base: str, auth_token: str) -> list[dict[str, Any]]:
 
 
 def cmd_record(base: str, out: str) -> int:
-    from ivr.standin import OverHttp
+    from ivr.tools.standin import OverHttp
 
     steps = record(OverHttp(), base.rstrip("/"), token())
     Path(out).write_text(json.dumps(steps, indent=1), encoding="utf-8")
@@ -133,8 +133,8 @@ def waiting_rows(validator: Any, template: list[dict[str, Any]], sids: list[str]
 
 def max_wait(template: list[dict[str, Any]]) -> int:
     """The maximum wait of the partner the template's call waits for, from the config the server runs."""
-    from ivr.config import load
     from ivr.settings import load_settings
+    from ivr.state.config import load
 
     settings = load_settings()
     routing = load(settings.menu_file, settings.routing_file, settings.partners_file).routing
@@ -219,7 +219,7 @@ def cmd_check(template_file: str) -> int:
     """A fresh call, signed step by step; each answer 200 TwiML with its verb, each forgery 403."""
     from twilio.request_validator import RequestValidator
 
-    from ivr.standin import twiml_problem
+    from ivr.tools.standin import twiml_problem
 
     template = load_template(template_file)
     base = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(template[0]["url"]))

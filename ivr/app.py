@@ -10,31 +10,23 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import config, logs, metrics, state, views
+from ivr import logs, metrics, web
 from ivr.clock import Clock
 from ivr.settings import load_settings
+from ivr.state import config, store
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Defaults, then the environment, then `overrides` (which may also carry a ready `CLOCK`)."""
     app = Flask("ivr")
-    settings = load_settings(overrides)
-    app.extensions["ivr.settings"] = settings
+    settings = app.extensions["ivr.settings"] = load_settings(overrides)
+    clock = app.extensions["ivr.clock"] = (overrides or {}).get("CLOCK") or Clock.from_setting(settings.clock)
     logs.init_app(app)
-    clock = (overrides or {}).get("CLOCK") or Clock.from_setting(settings.clock)
-    app.extensions["ivr.clock"] = clock
     metrics.init_app(app)
     config.init_app(app)
-    boot = app.extensions["ivr.config"].boot
-    partners = boot.routing.partners.values()
-    app.extensions["ivr.metrics"].prime(boot.menu.all_option_ids,
-                                        tuple(p.id for p in partners if p.kind == "queue"),
-                                        tuple(p.id for p in partners if p.kind == "phone"),
-                                        tuple(dict.fromkeys(settings.entries.values())),
-                                        tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded))
-    app.extensions["ivr.metrics"].watch(app.extensions["ivr.config"], clock)
-    state.init_app(app)
-    views.init_app(app)
+    metrics.watch_config(app)
+    store.init_app(app)
+    web.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
         DispatcherMiddleware(app.wsgi_app, {"/metrics": app.extensions["ivr.metrics"].exposition_app()}),
         x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1,

@@ -1,4 +1,10 @@
-"""The `ivr` command: serve the webhooks, place a simulated call, check the config."""
+"""The `ivr` command: serve the webhooks, place a simulated call, check the config, and the operators' tools.
+
+Commands that only read files (config check, route, snapshot, coverage, prompts, campaign propose, report) take
+`Settings`, which need no Twilio token; `serve` takes `ServiceSettings`, which do. The web app, the stand-in and the
+tools are imported inside the command that uses them: `ivr config check` need not load Flask, and the chart and
+report tools need matplotlib, tqdm, ruamel.yaml and holidays, which the web service itself never uses.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ivr.clock import Clock, parse_instant
-from ivr.config import Loaded
-from ivr.settings import SettingsError, load_settings
-from routing import JST, ConfigError
+from common.configfile import ConfigError
+from common.facts import JST, parse_instant
+from ivr.call.speaking import missing_audio
+from ivr.clock import Clock
+from ivr.settings import (
+    Settings,
+    SettingsError,
+    child_environment,
+    configured_token,
+    load_file_settings,
+    load_server_settings,
+    load_settings,
+)
+from ivr.state.config import Loaded, load
+from routing.check import warnings
 from routing.model import Campaign
+from routing.preview import coverage_table, route_lines, snapshot
 
 
 def _instant(text: str) -> dt.datetime:
@@ -26,29 +44,30 @@ def _instant(text: str) -> dt.datetime:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Check the settings and the config, then exec gunicorn with the service's config file."""
     try:
         settings = load_settings()
-        from ivr.config import load
-
-        load(settings.menu_file, settings.routing_file, settings.partners_file)
-        if settings.clock:
-            parse_instant(settings.clock)
-    except (SettingsError, ConfigError, ValueError) as e:
+        if not args.workers:
+            load_server_settings()  # WEB_CONCURRENCY and IVR_BIND, as gunicorn's config file will read them
+        load(settings.menu_file, settings.routing_file, settings.partners_file, audio_dir=settings.audio_dir)
+    except (SettingsError, ConfigError) as e:
         print(f"ivr serve: not starting: {e}", file=sys.stderr)
         return 2
-    env = dict(os.environ)
-    env.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"ivr-metrics-{args.port}"))
-    env.setdefault("IVR_RUNTIME_DIR", os.path.join(tempfile.gettempdir(), f"ivr-runtime-{args.port}"))
-    env["IVR_BIND"] = f"{args.host}:{args.port}"
-    if args.workers:
-        env["WEB_CONCURRENCY"] = str(args.workers)
+    temp = Path(tempfile.gettempdir())
+    env = child_environment(
+        PROMETHEUS_MULTIPROC_DIR=str(settings.metrics_dir or temp / f"ivr-metrics-{args.port}"),
+        IVR_RUNTIME_DIR=str(settings.runtime_dir or temp / f"ivr-runtime-{args.port}"),
+        IVR_BIND=f"{args.host}:{args.port}",
+        **({"WEB_CONCURRENCY": str(args.workers)} if args.workers else {}),
+    )
     conf = Path(__file__).with_name("gunicorn_conf.py")
     argv = ["gunicorn", "-c", str(conf), "ivr.app:create_app()"]
     os.execvpe(sys.executable, [sys.executable, "-m", *argv], env)  # noqa: S606
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.standin import Event, InProcess, OverHttp, StandIn, Transport
+    """Place a simulated call through the stand-in and print what the caller hears; exit 1 if they were stranded."""
+    from ivr.tools.standin import Event, InProcess, OverHttp, StandIn, Transport
 
     def show(event: Event) -> None:
         print(event, flush=True)
@@ -57,7 +76,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     key_source = None if args.press is not None else _ask_key
     transport: Transport
     if args.url:
-        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
+        token = args.token or configured_token()
         if not token:
             print("ivr call: --url needs the server's auth token (--token or TWILIO_AUTH_TOKEN)", file=sys.stderr)
             return 2
@@ -65,14 +84,16 @@ def cmd_call(args: argparse.Namespace) -> int:
     else:
         from ivr.app import create_app
 
-        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16)
+        # The stand-in signs with the token the app checks: --token, TWILIO_AUTH_TOKEN, or one made up for this one
+        # in-process call (no request leaves the process, so no real token is needed for a rehearsal).
+        token = args.token or configured_token() or secrets.token_hex(16)
         overrides: dict[str, object] = {"TWILIO_AUTH_TOKEN": token,
                                         "IVR_LOG_LEVEL": "info" if args.verbose else "warning"}
         if args.at:
             overrides["CLOCK"] = Clock(args.at)
         try:
             app = create_app(overrides)
-        except (SettingsError, ConfigError, ValueError) as e:
+        except (SettingsError, ConfigError) as e:
             print(f"ivr call: {e}", file=sys.stderr)
             return 2
         store = app.extensions["ivr.store"].kind
@@ -101,36 +122,35 @@ def _ask_key() -> str | None:
         return None
 
 
-def _files(args: argparse.Namespace) -> tuple[Path, Path]:
-    from menus.menu import DEFAULT_FILE as MENU
-    from routing.decide import DEFAULT_FILE as ROUTING
+def _settings() -> Settings:
+    """The file-only settings, read once per command."""
+    return load_file_settings()
 
-    menu = Path(getattr(args, "menu", None) or os.environ.get("IVR_MENU_FILE") or MENU)
-    routing = Path(getattr(args, "routing", None) or os.environ.get("IVR_ROUTING_FILE") or ROUTING)
-    return menu, routing
+
+def _files(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The menu and routing files: --menu / --routing, else the settings (IVR_MENU_FILE, IVR_ROUTING_FILE)."""
+    settings = _settings()
+    return (Path(getattr(args, "menu", None) or settings.menu_file),
+            Path(getattr(args, "routing", None) or settings.routing_file))
 
 
 def _load(args: argparse.Namespace) -> Loaded:
-    from ivr.config import load
-
-    partners = os.environ.get("IVR_PARTNERS_FILE")
-    return load(*_files(args), Path(partners) if partners else None)
+    """Every config file, validated together, as the service would load them."""
+    settings = _settings()
+    return load(*_files(args), settings.partners_file, audio_dir=settings.audio_dir)
 
 
 def _audio_dir() -> Path:
-    from ivr.settings import DEFAULT_AUDIO
-
-    return Path(os.environ.get("IVR_AUDIO_DIR") or DEFAULT_AUDIO)
+    return _settings().audio_dir
 
 
 def _now(args: argparse.Namespace) -> dt.datetime:
     at = getattr(args, "at", None)
-    return at if at is not None else Clock.from_setting(os.environ.get("IVR_CLOCK")).now()
+    return at if at is not None else Clock.from_setting(_settings().clock).now()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from ivr.prompts import missing_audio
-    from routing.check import warnings
+    """Validate every config file and the recordings a language without a voice needs; print the warnings."""
 
     menu, routing_file = _files(args)
     try:
@@ -169,7 +189,7 @@ def _campaign(loaded: Loaded, campaign_id: str, command: str) -> Campaign:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    from routing.preview import route_lines
+    """Print who answers each option at an instant, and what follows them."""
 
     loaded = _load(args)
     print("\n".join(route_lines(loaded.routing, _now(args), args.option, args.language)))
@@ -177,11 +197,12 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def snapshot_file(routing_file: Path) -> Path:
+    """Where the golden decisions of a routing file are kept."""
     return routing_file.parent / "snapshots" / f"{routing_file.stem}.txt"
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from routing.preview import snapshot
+    """Write the golden decisions file, or compare it with the config (--check)."""
 
     loaded = _load(args)
     path = Path(args.out) if args.out else snapshot_file(_files(args)[1])
@@ -199,13 +220,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from routing.preview import coverage_table
+    """Print a campaign's coverage table and draw its chart."""
 
     loaded = _load(args)
     r = loaded.routing
     campaign = _campaign(loaded, args.campaign, "coverage")
     print("\n".join(coverage_table(r, campaign)))
-    from ivr.charts import coverage_png
+    from ivr.tools.charts import coverage_png
 
     out = coverage_png(r, campaign.id, Path(args.out or f"coverage-{campaign.id}.png"))
     print(f"chart: {out}")
@@ -213,18 +234,13 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ivr import report
-    from ivr.state import connect
+    """Write a campaign's volume report (CSV and charts) from the anonymized counts."""
+    from ivr.state.store import open_store
+    from ivr.tools import report
 
-    settings = load_settings({"TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or "report"})
     loaded = _load(args)
     campaign = _campaign(loaded, args.campaign, "report")
-    client, kind = connect(settings)
-    if kind == "embedded":
-        from ivr.state import Store
-
-        Store(client, kind=kind, ttl=settings.call_ttl, state_file=settings.state_dir / "embedded-state.json")
-    days = report.read(client, campaign)
+    days = report.read(open_store(_settings()).client, campaign)
     options = list(loaded.routing.plans[campaign.plan])
     for path in report.write(Path(args.out), campaign, days, options, args.publish):
         print(path)
@@ -232,7 +248,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from ivr import prompts
+    """The translators' and voice actors' tools: export, import, record, check."""
+    from ivr.tools import prompts
 
     menu_file, routing_file = _files(args)
     if args.prompts_command == "export":
@@ -259,6 +276,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
+    """Print provisional GW and New Year windows for a year, as config to review."""
     from routing.propose import propose, render_yaml
 
     try:
@@ -271,6 +289,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The `ivr` command's arguments."""
     p = argparse.ArgumentParser(prog="ivr", description="The #9999 hotline router")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -361,6 +380,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `ivr` command; config problems exit 1, refusals and bad settings exit 2."""
     if hasattr(signal, "SIGPIPE"):  # `ivr call ... | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = parser().parse_args(argv)

@@ -6,18 +6,9 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from common.facts import parse_instant
+
 UTC = dt.UTC
-
-
-def parse_instant(text: str) -> dt.datetime:
-    """An ISO-8601 instant with its zone (…+09:00 or …Z). A bare local time is refused: it would be ambiguous."""
-    try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"'{text}' is not an ISO-8601 instant; write e.g. 2025-05-03T03:00:00+09:00") from None
-    if value.tzinfo is None:
-        raise ValueError(f"'{text}' has no zone; write it with one, e.g. {value.isoformat()}+09:00 for JST")
-    return value
 
 
 class Clock:
@@ -33,13 +24,16 @@ class Clock:
 
     @classmethod
     def from_setting(cls, value: str | None) -> Clock:
+        """The clock IVR_CLOCK asks for: starting at that instant and running on, or real time when unset."""
         return cls(parse_instant(value)) if value else cls()
 
     def now(self) -> dt.datetime:
+        """The current instant, in UTC."""
         if self.frozen and self._start is not None:
             return dt.datetime.fromtimestamp(self._start, UTC)
         return dt.datetime.fromtimestamp(self._source() + self.offset, UTC)
 
     def describe(self) -> dict[str, object]:
+        """What /readyz and the start log line say about the clock."""
         return {"now": self.now().isoformat(), "simulated": self.simulated, "frozen": self.frozen,
                 "offset_seconds": round(self.offset, 3)}

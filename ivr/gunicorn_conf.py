@@ -9,8 +9,12 @@ import shutil
 
 from prometheus_client import multiprocess
 
-bind = os.environ.get("IVR_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+from ivr.settings import load_server_settings
+from ivr.state.config import request_reload
+
+_server = load_server_settings()  # gunicorn reads this file once, in the master: a wrong value stops the start
+bind = _server.bind
+workers = _server.web_concurrency
 # gthread with one thread: one request at a time per process (threads would fight over the GIL and lengthen the
 # slowest answers), but connections are kept alive and an idle or slow connection waits in the worker's poller
 # instead of holding the worker (a sync worker closes every connection and blocks on a silent one until `timeout`).
@@ -28,30 +32,25 @@ proc_name = "ivr-web"
 
 
 def on_starting(server):
-    # A fresh start begins clean: no stale metrics, and no last good config to hide a broken file behind.
-    for var in ("PROMETHEUS_MULTIPROC_DIR", "IVR_RUNTIME_DIR"):
-        path = os.environ.get(var)
-        if path:
+    """A fresh start begins clean: no stale metrics, and no last good config to hide a broken file behind."""
+    for path in (_server.metrics_dir, _server.runtime_dir):
+        if path is not None:
             shutil.rmtree(path, ignore_errors=True)
             os.makedirs(path, exist_ok=True)
 
 
 def on_reload(server):
-    # SIGHUP: the workers about to start take the config files as they are now (or keep the last good ones).
-    path = os.environ.get("IVR_RUNTIME_DIR")
-    if path:
-        from pathlib import Path
-
-        from ivr.config import request_reload
-
-        request_reload(Path(path))
+    """SIGHUP: the workers about to start take the config files as they are now (or keep the last good ones)."""
+    if _server.runtime_dir is not None:
+        request_reload(_server.runtime_dir)
 
 
 def post_fork(server, worker):
-    # Lets /admin/reload ask the master to restart every worker with the new config.
+    """Lets /admin/reload ask the master to restart every worker with the new config (IVR_GUNICORN_MASTER)."""
     os.environ["IVR_GUNICORN_MASTER"] = str(server.pid)
 
 
 def child_exit(server, worker):
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    """A dead worker's live gauges leave /metrics."""
+    if _server.metrics_dir is not None:
         multiprocess.mark_process_dead(worker.pid)

@@ -23,6 +23,7 @@ HEX_KEYS = frozenset({"call", "hash", "previous", "timestamp"})  # hashes and ti
 
 
 def scrub(value: Any) -> Any:
+    """A log value with anything shaped like a phone number removed."""
     if isinstance(value, str):
         return PHONE.sub(REMOVED, value)
     if isinstance(value, bool):
@@ -46,6 +47,7 @@ def drop_phone_numbers(_: Any, __: str, event: MutableMapping[str, Any]) -> Muta
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Set up structlog for this process: JSON off a terminal, phone numbers scrubbed, one write per line."""
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else structlog.dev.ConsoleRenderer()
     structlog.configure(

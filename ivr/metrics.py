@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ivr.jobs import sms_failures
+from ivr.state.jobs import sms_failures
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
@@ -25,8 +24,10 @@ SMS_RESULTS = ("queued", "failed")
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    """Every series the service exports, in one registry, with their label sets pre-initialised at zero."""
+
+    def __init__(self, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess  # PROMETHEUS_MULTIPROC_DIR is set: every worker writes its own files
         self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
         r.register(sms_failures())
@@ -105,10 +106,12 @@ class Metrics:
                 self.dial_results.labels(p, status)
 
     def queue_left(self, partner: str, result: str, waited: int) -> None:
+        """Count how a caller left a partner's queue, and how long they waited."""
         self.queue_results.labels(partner or "unknown", result if result in QUEUE_RESULTS else "other").inc()
         self.queue_wait.labels(partner or "unknown").observe(waited)
 
     def dial_ended(self, partner: str, status: str) -> None:
+        """Count how a dial to a phone partner ended."""
         self.dial_results.labels(partner or "unknown", status if status in DIAL_RESULTS else "other").inc()
 
     def watch(self, config: Any, clock: Any) -> None:
@@ -116,7 +119,8 @@ class Metrics:
         self.collectors.append(ConfigCollector(config, clock))
         self.registry.register(self.collectors[-1])
 
-    def exposition_app(self):
+    def exposition_app(self) -> Any:
+        """The WSGI app that serves /metrics: every worker's files in multiprocess mode, else this registry."""
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
@@ -135,6 +139,7 @@ class ConfigCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges as the config and the clock say now."""
         routing = self.config.current.routing
         now = self.clock.now()
         window = GaugeMetricFamily("ivr_campaign_window_open", "1 while a campaign window is open", labels=["campaign"])
@@ -155,8 +160,23 @@ class ConfigCollector(Collector):
 
 
 def init_app(app: Flask) -> None:
-    metrics = Metrics()
+    """The app's metrics (app.extensions["ivr.metrics"]), with the clock's offset."""
+    metrics = Metrics(multiprocess=app.extensions["ivr.settings"].metrics_dir is not None)
     clock = app.extensions["ivr.clock"]
     metrics.clock_offset.set(clock.offset)
     metrics.clock_simulated.set(1 if clock.simulated else 0)
     app.extensions["ivr.metrics"] = metrics
+
+
+def watch_config(app: Flask) -> None:
+    """Series for every option, partner, entry number and recorded language of the boot config, at zero, and the
+    gauges read from the config serving now."""
+    metrics, config, settings = (app.extensions[f"ivr.{n}"] for n in ("metrics", "config", "settings"))
+    boot = config.boot
+    partners = boot.routing.partners.values()
+    metrics.prime(boot.menu.all_option_ids,
+                  tuple(p.id for p in partners if p.kind == "queue"),
+                  tuple(p.id for p in partners if p.kind == "phone"),
+                  tuple(dict.fromkeys(settings.entries.values())),
+                  tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded))
+    metrics.watch(config, app.extensions["ivr.clock"])

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from common.facts import parse_instant
 from ivr.app import create_app
-from ivr.clock import Clock, parse_instant
+from ivr.clock import Clock
 from tests.support import TOKEN, AppFactory, RedisServer
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ivr.standin import CallResult, InProcess, StandIn, Transport
+from ivr.tools.standin import CallResult, InProcess, StandIn, Transport
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "https://hotline.example.jp"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.standin import CallResult, InProcess, StandIn
+from ivr.tools.standin import CallResult, InProcess, StandIn
 from tests.support import BASE, CALLER, TOKEN, AppFactory, call
 
 OPEN = "2025-05-03T03:00:00+09:00"  # inside GW 2025, a Saturday night

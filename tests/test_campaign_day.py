@@ -23,9 +23,9 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from ivr import jobs
 from ivr.cli import main
-from ivr.standin import CallResult, InProcess, OverHttp, StandIn
+from ivr.state import jobs
+from ivr.tools.standin import CallResult, InProcess, OverHttp, StandIn
 from tests.support import BASE, TOKEN, AppFactory, RedisServer, call, rq_worker, running_server, wait_for
 from tests.test_queue import capped_routing
 from tests.test_referrals import RecordingTwilio

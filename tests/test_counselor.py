@@ -8,7 +8,7 @@ from pathlib import Path
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from ivr.standin import InProcess, StandIn
+from ivr.tools.standin import InProcess, StandIn
 from tests.support import BASE, CALLER, TOKEN, AppFactory, call
 
 ROOT = Path(__file__).parents[1]

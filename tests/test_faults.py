@@ -27,9 +27,10 @@ import structlog
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from ivr import config, jobs, logs, state
-from ivr.config import request_reload
-from ivr.standin import InProcess, OverHttp, StandIn, twiml_problem
+from ivr import logs
+from ivr.state import config, jobs, store
+from ivr.state.config import request_reload
+from ivr.tools.standin import InProcess, OverHttp, StandIn, twiml_problem
 from tests.support import (
     BASE,
     CALLER,
@@ -202,7 +203,7 @@ class KillsRedis(InProcess):
 def store_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The monotonic clock the store's back-off reads, moved by the test instead of slept through."""
     now = [1000.0]
-    monkeypatch.setattr(state, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    monkeypatch.setattr(store, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
     return now
 
 
@@ -246,7 +247,7 @@ def test_redis_killed_at_any_step_of_a_call_and_back_without_a_restart(make_app:
         assert not result.fallback_used and {s for _, s in result.requests} <= {200, 204}, at
         assert degraded(app) == (True, "ivr_state_degraded 1.0")
         own_redis.start()
-        store_clock[0] += state.RETRY_AFTER  # the back-off is over: the next request tries Redis again
+        store_clock[0] += store.RETRY_AFTER  # the back-off is over: the next request tries Redis again
     assert degraded(app) == (False, "ivr_state_degraded 0.0")
     after = call(app, ["4"])
     record = redis.Redis.from_url(own_redis.url).hgetall(f"ivr:call:{after.call_sid}")

@@ -12,7 +12,7 @@ from defusedxml.ElementTree import fromstring
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.standin import InProcess, twiml_problem
+from ivr.tools.standin import InProcess, twiml_problem
 from tests.support import BASE, CALLER, AppFactory, next_step_problem, post_signed
 
 SIGNED = ("/voice/", "/counselor/")

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
-from ivr.config import request_reload
+from ivr.state.config import request_reload
 from menus import load_menu
 from routing import ConfigError
 from tests.support import BASE, TOKEN, AppFactory, call

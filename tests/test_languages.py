@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.standin import CallResult, Event
+from ivr.tools.standin import CallResult, Event
 from menus import CALL_KEYS, HOME_KEYS, WHEN_KEYS, load_menu
 from routing import load_routing
 from tests.support import AppFactory, call

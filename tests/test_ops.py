@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ivr.standin import OverHttp, StandIn
+from ivr.tools.standin import OverHttp, StandIn
 from tests.support import TOKEN, free_port, running_server
 
 OPS = Path(__file__).resolve().parent.parent / "ops"

@@ -11,7 +11,7 @@ from rq import Queue, SimpleWorker
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from ivr import jobs
+from ivr.state import jobs
 from tests.support import CALLER, AppFactory, call
 
 OPEN = "2025-05-03T03:00:00+09:00"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from ivr.config import request_reload
-from ivr.standin import OverHttp, StandIn
+from ivr.state.config import request_reload
+from ivr.tools.standin import OverHttp, StandIn
 from routing import ConfigError
 from tests.support import TOKEN, AppFactory, call, running_server
 

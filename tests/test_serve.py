@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.standin import OverHttp, StandIn
+from ivr.tools.standin import OverHttp, StandIn
 from tests.support import CALLER, TOKEN, free_port, running_server
 
 

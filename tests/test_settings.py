@@ -248,3 +248,22 @@ def test_child_environment_adds_to_a_copy() -> None:
     env = child_environment(IVR_BIND="127.0.0.1:9000")
     assert (dict, "127.0.0.1:9000", os.environ.get("PATH")) == (type(env), env["IVR_BIND"], env.get("PATH"))
 
+
+@pytest.mark.parametrize(("variable", "value", "command"), [
+    ("IVR_CLOCK", "2025-13-01", ["route"]),
+    ("REDIS_URL", "http://x", ["report", "--campaign", "gw-2025"]),
+    ("WEB_CONCURRENCY", "abc", ["serve", "--port", "1"]),
+    ("IVR_CLOCK", "tomorrow", ["serve", "--port", "1"]),
+])
+def test_a_wrong_setting_stops_the_command_with_one_line(variable: str, value: str, command: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """An operator who mistypes a setting gets one line naming it and exit 2, never a traceback or a start."""
+    from ivr.cli import main
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv(variable, value)
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{variable}: '{value}'" in err, err
+

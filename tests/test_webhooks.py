@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from ivr.settings import SettingsError
-from ivr.standin import CallResult, InProcess, StandIn, twiml_problem
+from ivr.tools.standin import CallResult, InProcess, StandIn, twiml_problem
 from tests.support import BASE, CALLER, TOKEN, AppFactory, RedisServer, call
 
 OPEN = "2025-05-03T03:00:00+09:00"
@@ -136,7 +136,7 @@ def test_menu_without_digits_counts_as_silence(make_app: AppFactory) -> None:
 def test_a_crash_in_a_step_still_routes_the_caller(make_app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """If a step raises, the caller is put through to the general line, not given a 500."""
     app = make_app(OPEN)
-    flow = app.extensions["ivr.config"].current.flow
+    flow = app.extensions["ivr.flows"].current()
 
     def broken(*args: object) -> None:
         raise RuntimeError("bug")

@@ -1,72 +1,34 @@
 """The call flow: each webhook step turns (menu, routing, instant, parameters) into TwiML.
 
 Everything the next step needs travels in the action URLs (option, language, chain step, tries), so a call never
-depends on shared state to move on. `url(endpoint, **params)` builds those URLs; the views pass Flask's url_for.
+depends on shared state to move on. `url(endpoint, **params)` builds those URLs; the web layer passes Flask's url_for.
+TwiML is written by twilio's VoiceResponse; a first menu, which depends only on the config and the options offered,
+is rendered once and its text answered again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.audio import Recordings
-from menus import HOME, Line, Menu, Named, Phone
-from routing import JST, Decision, Routing
+from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED
+from ivr.call.speaking import Speaker, referral_name
+from ivr.call.step import Adapters, Heard, Step
+from ivr.state.recordings import Recordings
+from menus import Line, Menu
+from routing import Routing
 from routing.decide import URGENT
-from routing.model import Partner, Referral
+from routing.model import Referral
 
-UrlFor = Callable[..., str]
-ANSWERED = frozenset({"bridged", "redirected-from-bridged"})
-DIAL_ANSWERED = frozenset({"completed", "answered"})
 WAIT_ROUND = 20  # seconds of one wait round (words, then quiet); Twilio requests the waitUrl again after it
 HONEST_AVERAGE = (90, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
 
 
-@dataclass(frozen=True)
-class Adapters:
-    """What the flow needs from the web side: URLs, the hotline's number, partner places, the SMS offer."""
-
-    url: UrlFor
-    line_number: Callable[[], str | None] = lambda: None  # shown to partners instead of the caller's number
-    take_place: Callable[[Partner], bool] = lambda p: True  # False when the partner is at its cap
-    sms_possible: Callable[[], bool] = lambda: False  # the caller's number is present, not withheld, and SMS is set up
-    send_sms: Callable[[str], bool] = lambda body: False  # queue one message to the caller
-    joined: Callable[[str], None] = lambda queue: None  # the caller now waits in this queue
-    audio_base: Callable[[], str] = lambda: "/audio"  # where Twilio fetches recordings
-    audio_missing: Callable[[str, str], None] = lambda lang, to: None  # a recording was expected: (language, to)
-
-
-def referral_name(r: Referral) -> Named:
-    """A referral line's name in every language it has one (Japanese, English, and `names`), with its recording."""
-    return Named(r.id, (("ja", r.name), ("en", r.name_en), *r.names.items()))
-
-
-@dataclass(frozen=True)
-class Heard:
-    """A spoken answer (Twilio's SpeechResult and Confidence); never logged or stored, only matched."""
-
-    text: str
-    confidence: float
-
-
-@dataclass
-class Step:
-    """A webhook's answer plus what the canonical log line and the metrics say about it."""
-
-    twiml: VoiceResponse
-    decision: str
-    option: str | None = None
-    lang: str | None = None
-    outcome: str | None = None  # ivr_routes_total outcome
-    bad_input: str | None = None  # wrong / empty
-    record: dict[str, str | int] | None = None
-
-
 class Flow:
+    """The steps of a call, from the first webhook to the last, for one loaded config."""
+
     def __init__(self, menu: Menu, routing: Routing, adapters: Adapters, recordings: Recordings | None = None):
         self.menu = menu
         self.routing = routing
@@ -74,42 +36,14 @@ class Flow:
         self.url = adapters.url
         self.general = menu.general
         self.recordings = recordings or Recordings(None, ())
+        self.speaker = Speaker(menu, self.recordings, adapters.audio_base, adapters.audio_missing)
+        self.speak = self.speaker.speak
+        self.referral_lines = self.speaker.referral_lines
         self.foreign = next((o for o in menu.options if o.choose_language), None)
-        self._menus: dict[tuple[object, ...], VoiceResponse] = {}  # see _gather_once
+        self._menus: dict[tuple[object, ...], str] = {}  # see _gather_once
         # speech recognition language and hints: the top menu (True) or the language choice (False)
         self._listen = {top: (menu.language(HOME if top else "en").say, ", ".join(menu.speech_hints(options=top)))
                         for top in (True, False)}
-
-    # -- speaking ---------------------------------------------------------------------------------------------
-    def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
-        for line in lines:
-            self._speak(node, line)
-
-    def _speak(self, node: TwiML, line: Line) -> None:
-        """Recordings where the language has them, else its voice; a recording that is expected but missing falls
-        back to the voice, or to English where the language has none, and is counted."""
-        lang = self.menu.language(line.lang)
-        if lang.recorded:
-            urls = self.recordings.find(line.lang, line.clips, self.io.audio_base) if line.clips else None
-            if urls is not None:
-                for url in urls:
-                    node.play(url)
-                return
-            if lang.voice is None:
-                self.io.audio_missing(line.lang, "en")
-                line, lang = self.menu.again(line, "en"), self.menu.language("en")
-            elif line.clips is not None and all((line.lang, c) in self.recordings for c in line.clips):
-                self.io.audio_missing(line.lang, "same")  # recorded when the config was loaded, gone now
-        say = node.say(voice=lang.voice, language=lang.say)
-        for part in line.parts:
-            if isinstance(part, Phone):
-                say.say_as(part.number, interpret_as="telephone")
-            else:
-                say.append(part)
-
-    def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
-        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number))
-                for r in referrals]
 
     def _end(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral]) -> None:
         """After the referral lines were said once: once more (the numbers matter), the emergency numbers, goodbye."""
@@ -118,19 +52,6 @@ class Flow:
             self.speak(r, [self.menu.line(lang, "repeat_referrals", option), *lines])
         self.speak(r, [self.menu.line(lang, "emergency_short", option), self.menu.line(lang, "goodbye", option)])
         r.hangup()
-
-    def closed_lines(self, d: Decision, lang: str) -> list[Line]:
-        m = self.menu
-        out = [m.line(lang, "closed", d.option)]
-        nxt = d.next_campaign
-        if nxt is None:
-            out.append(m.line(lang, "next_unknown", d.option))
-        else:
-            which = "next_open" if nxt.status == "confirmed" else "next_open_tentative"
-            out.append(m.line(lang, which, d.option, when=nxt.opens.astimezone(JST)))
-        if d.referrals:
-            out.append(m.line(lang, "now_open_lines", d.option))
-        return out
 
     # -- the top menu -----------------------------------------------------------------------------------------
     def _gather(self, endpoint: str, tries: int, lines: list[Line], **params: str | int) -> VoiceResponse:
@@ -145,7 +66,7 @@ class Flow:
         return r
 
     def _gather_once(self, endpoint: str, instant: dt.datetime, lines: Callable[[], list[Line]],
-                     *depends_on: object) -> VoiceResponse:
+                     *depends_on: object) -> str:
         """A first menu (tries=1) whose words depend only on `depends_on` and the config: made once per action URL,
         recordings' base URL, minute and `depends_on`, then the same TwiML is answered again (nothing changes a step's
         TwiML after the flow). Per minute, so a recording that went missing is noticed (and counted) within one."""
@@ -154,10 +75,12 @@ class Flow:
         if r is None:
             if len(self._menus) >= 256:  # a handful in practice: options offered per shift, layouts, URL prefixes
                 self._menus.clear()
-            r = self._menus[key] = self._gather(endpoint, 1, lines())
+            r = self._menus[key] = str(self._gather(endpoint, 1, lines()))
         return r
 
     def incoming(self, instant: dt.datetime) -> Step:
+        """A call comes in: the closed message, the menu of the options staffed now, or (nobody on shift) the
+        general line."""
         campaign = self.routing.window_at(instant)
         if campaign is None:
             step = self.closed(instant, self.general, (HOME, "en"))
@@ -175,15 +98,17 @@ class Flow:
         return step
 
     def closed(self, instant: dt.datetime, option: str, langs: Sequence[str]) -> Step:
+        """The closed message in each of `langs`, the lines open now, then goodbye."""
         d = self.routing.decide(instant, option, language=langs[0])
         r = VoiceResponse()
         for lang in langs:
-            self.speak(r, self.closed_lines(d, lang))
+            self.speak(r, self.speaker.closed_lines(d, lang))
             self.speak(r, self.referral_lines(lang, option, d.referrals))
         self._end(r, langs[0], option, d.referrals)
         return Step(r, "closed", option=option, lang=langs[0], outcome="closed")
 
     def menu_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
+        """The caller's key (or words) at the top menu: an option, the language choice, a repeat, or a retry."""
         m = self.menu
         offered = self.routing.offered(instant)
         campaign = self.routing.window_at(instant)
@@ -262,6 +187,7 @@ class Flow:
         return step
 
     def language_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
+        """The caller's key (or words) at the language choice: the foreign-language line in that language."""
         m = self.menu
         foreign = self.foreign.id if self.foreign else self.general
         lang = m.language_for_key(digits)
@@ -295,6 +221,8 @@ class Flow:
 
     # -- routing to a person ----------------------------------------------------------------------------------
     def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
+        """Put the caller through to the chain's partner at `step` (skipping partners at their cap), or to the lines
+        open now."""
         d = self.routing.decide(instant, option, step, lang)
         while d.partner is not None and d.partner.capacity is not None and not self.io.take_place(d.partner):
             step += 1  # at its cap: the next in the chain
@@ -388,7 +316,8 @@ class Flow:
         return Step(r, "wait", option, lang)
 
     def queue_done(self, instant: dt.datetime, result: str, option: str, lang: str, step: int) -> Step:
-        if result in ANSWERED:
+        """After a partner's queue: goodbye when answered, nothing when the caller hung up, else the chain's next."""
+        if result in QUEUE_ANSWERED:
             return self._goodbye(option, lang, "answered")
         if result == "hangup":
             r = VoiceResponse()
@@ -398,6 +327,7 @@ class Flow:
         return self.route(instant, option, lang, step + 1)
 
     def dial_done(self, instant: dt.datetime, status: str, option: str, lang: str, step: int) -> Step:
+        """After a dial to a phone partner: goodbye when answered, else the next in the chain."""
         if status in DIAL_ANSWERED:
             return self._goodbye(option, lang, "answered")
         return self.route(instant, option, lang, step + 1)

@@ -18,9 +18,9 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from ivr.jobs import WAIT_BUCKETS
-from ivr.state import key
-from routing import JST
+from common.facts import JST
+from ivr.state.jobs import WAIT_BUCKETS
+from ivr.state.store import key
 from routing.model import Campaign
 
 SMALL = 5
@@ -31,22 +31,27 @@ BUCKETS = [*(f"le{b}" for b in WAIT_BUCKETS), f"gt{WAIT_BUCKETS[-1]}"]
 
 @dataclass
 class Day:
+    """One campaign day's anonymized counts, with how many different callers and withheld numbers rang."""
+
     date: dt.date
     counts: dict[str, int] = field(default_factory=dict)
     unique: int = 0
     withheld: int = 0
 
     def n(self, name: str) -> int:
+        """One of the day's counts, zero when nothing was counted."""
         return self.counts.get(name, 0)
 
 
 def days_of(campaign: Campaign) -> list[dt.date]:
+    """The days (JST) a campaign is open, from its first to its last."""
     first = campaign.opens.astimezone(JST).date()
     last = (campaign.closes - dt.timedelta(seconds=1)).astimezone(JST).date()
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def read(client: Any, campaign: Campaign, progress: bool = True) -> list[Day]:
+    """Read a campaign's daily counts from the store, for an operator's report."""
     out = []
     for date in tqdm(days_of(campaign), desc=f"reading {campaign.id}", unit="day", disable=not progress):
         raw = client.hgetall(key("agg", f"{campaign.id}:{date.isoformat()}"))
@@ -57,6 +62,7 @@ def read(client: Any, campaign: Campaign, progress: bool = True) -> list[Day]:
 
 
 def wait_quantile(day: Day, option: str, q: float) -> str:
+    """The wait bucket within which `q` of an option's queued callers were answered (e.g. "≤60"), or ""."""
     counts = [day.n(f"wait|{option}|{b}") for b in BUCKETS]
     total = sum(counts)
     if total == 0:
@@ -70,6 +76,7 @@ def wait_quantile(day: Day, option: str, q: float) -> str:
 
 
 def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list[list[str]]:
+    """The report table: a row per day and option, plus one for the whole line; `publish` hides small groups."""
     def count(n: int) -> str:
         return "<5" if publish and 0 < n < SMALL else str(n)
 
@@ -103,6 +110,7 @@ def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list
 
 
 def write(out_dir: Path, campaign: Campaign, days: list[Day], options: list[str], publish: bool) -> list[Path]:
+    """Write an operator's report for a campaign, the CSV and both charts, into `out_dir`; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "-published" if publish else ""
     table = out_dir / f"report-{campaign.id}{suffix}.csv"
@@ -115,6 +123,7 @@ def write(out_dir: Path, campaign: Campaign, days: list[Day], options: list[str]
 
 
 def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
+    """Chart calls per hour for each option over the campaign, for an operator to see when people call."""
     fig = Figure(figsize=(14, 4.5), dpi=110)
     ax = fig.subplots()
     for option in options:
@@ -140,6 +149,7 @@ def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[
 
 
 def answer_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
+    """Chart the share of calls answered on each day of the campaign."""
     fig = Figure(figsize=(10, 4), dpi=110)
     ax = fig.subplots()
     labels = [d.date.strftime("%m-%d") for d in days]

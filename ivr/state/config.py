@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,50 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from flask import Flask, current_app, g, request, url_for
 
-from ivr import sms
-from ivr.audio import Recordings
-from ivr.flow import Adapters, Flow
 from ivr.settings import DEFAULT_AUDIO, ServiceSettings
-from ivr.views import public_base
+from ivr.state.recordings import Recordings
 from menus import Menu, load_menu
 from routing import ConfigError, Problem, Routing, load_routing
-from routing.model import Partner
 
 log = structlog.get_logger("ivr.config")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 NAMES = ("menu.yaml", "routing.yaml", "partners.yaml")
-
-
-def take_place(partner: Partner) -> bool:
-    """Hold a place for this call at a partner with a cap (shared across instances through Redis)."""
-    if g.get("sid") is None or partner.capacity is None:
-        return True
-    return bool(current_app.extensions["ivr.store"].take_place(partner.id, partner.capacity, g.call))
-
-
-def joined(queue: str) -> None:
-    current_app.extensions["ivr.store"].joined(queue, g.get("sid"))
-
-
-def hotline_number() -> str | None:
-    """The number a <Dial> shows the partner: the one the caller dialled (Twilio's To), else IVR_CALLER_ID.
-    Never the caller's own: without either, Twilio would show it, so that is logged."""
-    called = (request.values.get("To") or "").strip()
-    if E164.match(called):
-        return called
-    fixed = current_app.extensions["ivr.settings"].caller_id
-    if fixed is None:
-        log.warning("dial_without_caller_id", detail="set IVR_CALLER_ID to the hotline's number")
-    return fixed
 
 
 @dataclass(frozen=True)
 class Loaded:
+    """One validated config: the menu, the routing, the recordings found, and the bytes they came from."""
+
     menu: Menu
     routing: Routing
-    flow: Flow
     digest: str  # sha256 of the files' bytes, short
     files: tuple[Path, ...]
     contents: tuple[bytes, ...]  # the bytes that were validated: what the last good copy keeps
@@ -76,6 +47,7 @@ def digest_of(contents: tuple[bytes, ...]) -> str:
 
 
 def contents_of(files: list[Path]) -> tuple[bytes, ...]:
+    """The bytes of each file ('' for one that cannot be read: loading it says why)."""
     out = []
     for f in files:
         try:
@@ -92,15 +64,6 @@ def problems_of(err: Exception) -> list[str]:
     return [f"{type(err).__name__}: {err}"]
 
 
-def audio_base() -> str:
-    """Where Twilio fetches recordings: IVR_AUDIO_URL (a CDN or bucket), else this service's /audio/."""
-    return str(current_app.extensions["ivr.settings"].audio_url or public_base() + "/audio")
-
-
-def audio_missing(lang: str, to: str) -> None:
-    current_app.extensions["ivr.metrics"].audio_fallbacks.labels(lang, to).inc()
-
-
 def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None, *,
          audio_dir: Path | None = DEFAULT_AUDIO) -> Loaded:
     """All files, cross-checked (every plan option is a menu option). Raises ConfigError naming file and path, also
@@ -113,10 +76,7 @@ def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None,
     if changed:
         raise ConfigError([Problem(str(f), "", "changed while it was being read; reload once it is written")
                            for f in changed])
-    recordings = Recordings(audio_dir, menu.spec.languages)
-    flow = Flow(menu, routing, Adapters(url_for, hotline_number, take_place, sms.possible, sms.send, joined,
-                                        audio_base, audio_missing), recordings)
-    return Loaded(menu, routing, flow, digest_of(before), tuple(files), before, recordings)
+    return Loaded(menu, routing, digest_of(before), tuple(files), before, Recordings(audio_dir, menu.spec.languages))
 
 
 def changes(old: Loaded, new: Loaded) -> list[str]:
@@ -156,6 +116,7 @@ class LastGood:
             runtime_dir.mkdir(parents=True, exist_ok=True)
 
     def files(self) -> tuple[Path, Path, Path | None] | None:
+        """The last good copies of the menu, routing and partners files, or None when none was kept."""
         if self.dir is None or not (self.dir / "last-good").exists():
             return None
         base = (self.dir / "last-good").resolve()
@@ -163,12 +124,14 @@ class LastGood:
         return base / NAMES[0], base / NAMES[1], partners if partners.exists() else None
 
     def digest(self) -> str | None:
+        """The content hash of the last good config, or None."""
         if self.dir is None:
             return None
         link = self.dir / "last-good"
         return os.readlink(link).removeprefix("good-") if link.is_symlink() else None
 
     def save(self, loaded: Loaded) -> None:
+        """Keep this config as the last good one (its validated bytes), switched atomically."""
         if self.dir is None:
             return
         if self.digest() == loaded.digest:  # unchanged: mark the reload as taken all the same
@@ -292,5 +255,6 @@ def request_reload(runtime_dir: Path) -> None:
     os.utime(marker)  # a fresh mtime even when the file already existed
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Any) -> None:
+    """Load the config for this app (or the last good one) into app.extensions["ivr.config"]."""
     app.extensions["ivr.config"] = ConfigHolder(app.extensions["ivr.settings"], app.extensions.get("ivr.metrics"))

@@ -12,7 +12,6 @@ import io
 import subprocess
 import tempfile
 import wave
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from ruamel.yaml import YAML
 
 from common.configfile import ConfigError, Problem, load_model
 from common.facts import HOME
-from ivr.audio import EXTENSIONS, PLACEHOLDERS
-from ivr.flow import referral_name
+from ivr.call.speaking import clip_texts, missing_audio
+from ivr.state.recordings import PLACEHOLDERS
 from menus import Menu, MenuFile, load_menu
 from menus import check as check_menu_file
 from routing.check import load_routing
@@ -35,27 +34,13 @@ POLLY = {"Tomoko-Neural": "ja-JP", "Kazuha-Neural": "ja-JP", "Takumi-Neural": "j
          "Camila-Neural": "pt-BR", "Lupe-Neural": "es-US"}
 
 
-def clip_texts(menu: Menu, referrals: Sequence[Referral], lang: str) -> dict[str, str]:
-    """Every clip a recorded language needs, with its words (the referral lines' names as a caller hears them)."""
-    return menu.clips_needed(lang, {r.id: menu.text_of(lang, referral_name(r)) for r in referrals})
-
-
 def referrals_of(menu: Menu, routing_file: Path) -> list[Referral]:
+    """The other hotlines callers are told about, whose names are spoken in the prompts too."""
     return load_routing(routing_file, menu.layouts).spec.referrals
 
 
-def missing_audio(menu: Menu, referrals: Sequence[Referral], audio_dir: Path) -> dict[str, list[str]]:
-    """Recorded language -> the clips it needs that are not on disk."""
-    out = {}
-    for code, lang in menu.spec.languages.items():
-        if lang.recorded:
-            folder = audio_dir / code
-            have = {f.stem for f in folder.iterdir() if f.suffix in EXTENSIONS} if folder.is_dir() else set()
-            out[code] = sorted(set(clip_texts(menu, referrals, code)) - have)
-    return out
-
-
 def placeholders(audio_dir: Path, lang: str) -> list[str]:
+    """The clips in `lang` still on a placeholder recording, waiting for a native speaker's."""
     listing = audio_dir / lang / PLACEHOLDERS
     if not listing.exists():
         return []

@@ -12,7 +12,9 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from ivr.state import AGGREGATE_TTL, key
+from ivr.privacy import withheld
+from ivr.settings import load_settings
+from ivr.state.store import AGGREGATE_TTL, key
 
 
 def count_once(marker: str, counts: str, counters: list[str]) -> bool:
@@ -64,6 +66,7 @@ def call_counters(record: dict[str, str], option: str) -> list[str]:
 
 
 def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) -> Client:
+    """twilio's REST client (`http_client`: a test's recording client, else twilio's own)."""
     return Client(account_sid, auth_token, http_client=http_client)
 
 
@@ -79,13 +82,10 @@ def sms_failures() -> Counter:
 
 def send_referral_sms(data: dict[str, str]) -> bool:
     """Send one SMS to the number that made this call, asked of Twilio now, used once and never stored or logged."""
-    from ivr.privacy import withheld
-    from ivr.settings import load_settings
-
     job = get_current_job()
     if job is None:
         raise RuntimeError("send_referral_sms runs as an RQ job")
-    settings = load_settings()
+    settings = load_settings()  # in the job's own process (RQ forks one per job): the worker's environment
     if not (settings.account_sid and settings.sms_from):
         return False
     once = key("sms", hashlib.sha256(data["call_sid"].encode()).hexdigest()[:16])

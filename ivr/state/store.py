@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import threading
@@ -24,11 +23,11 @@ from typing import Any
 import fakeredis
 import redis
 import structlog
-from flask import Flask
 from rq import Queue
 
 from ivr.privacy import withheld
 from ivr.settings import Settings
+from ivr.state import embedded
 
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
@@ -54,32 +53,26 @@ return 1
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def key(kind: str, ident: str) -> str:
     """Every key the service writes: ivr:<kind>:<id>."""
     return f"ivr:{kind}:{ident}"
 
 
 def valid_call_sid(value: str | None) -> str | None:
+    """The CallSid when it is one (CA and 32 hex digits), else None: nothing else names a key."""
     return value if value and CALL_SID.match(value) else None
 
 
-# What the embedded store keeps between runs (no call keys), each with its absolute expiry, so the day's HMAC key
-# is discarded on time there too.
-PERSISTED = ("agg", "callers", "withheld", "folded", "daykey")
-
-
 class Store:
+    """The shared store, best effort: Redis (or the embedded one), with a back-off while it is unreachable."""
+
     def __init__(self, client: redis.Redis, *, kind: str, ttl: int, metrics: Any = None,
                  state_file: Path | None = None):
         self.client = client
         self.kind = kind  # "redis" or "embedded"
         self.state_file = state_file if kind == "embedded" else None
         if self.state_file is not None:
-            self._load_state(self.state_file)
+            embedded.load_state(self.client, self.state_file)
         self.ttl = ttl
         self.metrics = metrics
         self._down_until = 0.0
@@ -90,6 +83,7 @@ class Store:
 
     @property
     def degraded(self) -> bool:
+        """True while the store is unreachable and left alone (a few seconds after a failure)."""
         return time.monotonic() < self._down_until
 
     def _failed(self, op: str, err: Exception) -> None:
@@ -175,6 +169,7 @@ class Store:
         return self._write("record", commands)
 
     def call(self, call_sid: str | None) -> dict[str, str]:
+        """The call's record (empty when unknown, or while degraded)."""
         sid = valid_call_sid(call_sid)
         if sid is None or self.degraded:
             return {}
@@ -207,55 +202,9 @@ class Store:
         return True
 
     def _save_state(self) -> None:
-        """Write the embedded store's counts (never a call's keys) to its state file, atomically."""
-        if self.state_file is None:
-            return
-        out = []
-        for kind in PERSISTED:
-            for k in self.client.scan_iter(match=key(kind, "*")):
-                ttl = int(self.client.ttl(k))
-                t = _text(self.client.type(k))
-                if t == "string" and kind == "daykey":
-                    raw = self.client.get(k)
-                    value_key = raw.hex() if isinstance(raw, bytes) else ""
-                    out.append({"key": _text(k), "type": "bytes", "expires": time.time() + ttl, "value": value_key})
-                    continue
-                if t == "hash":
-                    value: Any = {_text(f): _text(v) for f, v in self.client.hgetall(k).items()}
-                elif t == "string":
-                    value = _text(self.client.get(k))
-                else:  # the embedded HyperLogLog keeps its (HMAC) members
-                    value = sorted(_text(m) for m in self.client.smembers(k))
-                out.append({"key": _text(k), "type": t, "expires": time.time() + ttl if ttl > 0 else 0,
-                            "value": value})
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out), encoding="utf-8")
-        tmp.replace(self.state_file)
-
-    def _load_state(self, path: Path) -> None:
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as e:
-            log.warning("embedded_state_unreadable", file=str(path), error=type(e).__name__)
-            return
-        now = time.time()
-        for entry in entries:
-            k, expires = entry["key"], float(entry.get("expires", 0))
-            if expires and expires <= now:
-                continue  # expired while the service was not running: gone, as in Redis
-            if entry["type"] == "hash":
-                self.client.hset(k, mapping=entry["value"])
-            elif entry["type"] == "string":
-                self.client.set(k, entry["value"])
-            elif entry["type"] == "bytes":
-                self.client.set(k, bytes.fromhex(entry["value"]))
-            else:
-                self.client.pfadd(k, *entry["value"])
-            if expires:
-                self.client.expire(k, max(1, int(expires - now)))
+        """Write the embedded store's counts to its state file (no call keys); nothing for Redis."""
+        if self.state_file is not None:
+            embedded.save_state(self.client, self.state_file, key)
 
     def take_place(self, partner: str, capacity: int, member: str) -> bool:
         """A place for this call at the partner if it is under its cap. Without Redis caps are not enforced."""
@@ -294,6 +243,7 @@ class Store:
         self._write("joined", commands)
 
     def left(self, queue: str, call_sid: str | None) -> None:
+        """Note that this call no longer waits in the queue."""
         sid = valid_call_sid(call_sid)
         if sid is None or not queue or self.degraded:
             return
@@ -374,6 +324,7 @@ class Store:
         return int(count), int(held or 0)
 
     def ping(self) -> bool:
+        """True when the store answers now (and leaves degraded mode)."""
         self._send_waiting("ping")
         try:
             self.client.ping()
@@ -385,6 +336,7 @@ class Store:
 
 
 def connect(settings: Settings) -> tuple[redis.Redis, str]:
+    """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set."""
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.5,
                                       health_check_interval=30)
@@ -392,12 +344,18 @@ def connect(settings: Settings) -> tuple[redis.Redis, str]:
     return fakeredis.FakeRedis(), "embedded"
 
 
-def init_app(app: Flask) -> None:
-    settings: Settings = app.extensions["ivr.settings"]
+def open_store(settings: Settings, metrics: Any = None) -> Store:
+    """The store these settings name: Redis at REDIS_URL, else the embedded one with its counts from earlier runs."""
     client, kind = connect(settings)
-    store = Store(client, kind=kind, ttl=settings.call_ttl, metrics=app.extensions.get("ivr.metrics"),
-                  state_file=settings.state_dir / "embedded-state.json")
+    return Store(client, kind=kind, ttl=settings.call_ttl, metrics=metrics,
+                 state_file=settings.state_dir / "embedded-state.json")
+
+
+def init_app(app: Any) -> None:
+    """Open the store for this app (app.extensions["ivr.store"]) and say which it is."""
+    store = open_store(app.extensions["ivr.settings"], app.extensions.get("ivr.metrics"))
     app.extensions["ivr.store"] = store
+    kind = store.kind
     if kind == "embedded":
         log.info("store_embedded", detail="REDIS_URL not set: state is kept in this process only")
     else:

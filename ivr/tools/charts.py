@@ -8,7 +8,8 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from routing import JST, Routing
+from common.facts import JST
+from routing import Routing
 from routing.preview import coverage
 
 GAP = "#d62728"
@@ -16,6 +17,7 @@ PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#b
 
 
 def coverage_png(routing: Routing, campaign_id: str, out: Path) -> Path:
+    """Draw who answers each option across a campaign window, gaps in red, for an operator to check coverage."""
     campaign = next(c for c in routing.campaigns if c.id == campaign_id)
     rows = coverage(routing, campaign)
     options = list(routing.plans[campaign.plan])

@@ -13,9 +13,9 @@ import structlog
 from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.flow import Step
-from ivr.views import answer, ext, flow, small_int
-from menus import HOME
+from common.facts import DIAL_ANSWERED, HOME
+from ivr.call.step import Step
+from ivr.web.helpers import answer, ext, flow, small_int
 from routing.model import Counsellor
 
 log = structlog.get_logger("ivr.counselor")
@@ -26,18 +26,22 @@ DIAL_WAIT = 60  # seconds a counsellor waits on an empty queue for the next call
 
 
 def reply(r: VoiceResponse, decision: str) -> Response:
+    """Answer a counsellor's step, with its decision for the log line."""
     return answer(Step(r, decision))
 
 
 def counsellor() -> Counsellor | None:
+    """The counsellor registered for the calling phone; None for any other number."""
     return flow().routing.counsellor(request.values.get("From") or "")
 
 
 def say(r: Any, prompt: str, option: str | None = None, lang: str = HOME, **fields: str) -> None:
+    """Speak one prompt (Japanese unless `lang` says otherwise) into a verb."""
     flow().speak(r, [flow().menu.line(lang, prompt, option, **fields)])
 
 
 def unknown() -> Response:
+    """A number that is not a counsellor's: told so, counted, and the call ends."""
     ext("metrics").counsellor_logins.labels("unknown_number").inc()
     log.warning("counsellor_unknown_number")
     r = VoiceResponse()
@@ -47,6 +51,7 @@ def unknown() -> Response:
 
 
 def ask_pin(r: VoiceResponse, tries: int) -> None:
+    """Ask for the PIN (up to 8 digits, then #)."""
     g_ = r.gather(input="dtmf", num_digits=8, finish_on_key="#", timeout=10,
                   action=url_for("counselor.pin", n=tries), method="POST", action_on_empty_result=True)
     say(g_, "counsellor_pin")
@@ -54,6 +59,7 @@ def ask_pin(r: VoiceResponse, tries: int) -> None:
 
 @bp.route("/incoming", methods=["POST", "GET"])
 def incoming() -> Response:
+    """A counsellor calls in: a registered phone is asked for its PIN."""
     c = counsellor()
     if c is None:
         return unknown()
@@ -64,6 +70,7 @@ def incoming() -> Response:
 
 @bp.route("/pin", methods=["POST", "GET"])
 def pin() -> Response:
+    """The PIN entered: the right one bridges the next caller; three wrong ones end the call."""
     c = counsellor()
     if c is None:
         return unknown()
@@ -137,7 +144,7 @@ def after() -> Response:
     if c is None:
         return unknown()
     status = (request.values.get("DialCallStatus") or "").lower()
-    talked = status in ("completed", "answered") and small_int("DialCallDuration", 0, 86400) > 0
+    talked = status in DIAL_ANSWERED and small_int("DialCallDuration", 0, 86400) > 0
     r = VoiceResponse()
     if talked:
         g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller"), method="POST",
@@ -154,6 +161,7 @@ def after() -> Response:
 
 @bp.route("/next", methods=["POST", "GET"])
 def next_caller() -> Response:
+    """After a conversation: 1 takes the next caller, anything else says goodbye."""
     c = counsellor()
     if c is None:
         return unknown()

@@ -1,9 +1,8 @@
-"""Recorded prompts: which clips exist, the URL Twilio plays each from, and the static route that serves them.
+"""Recorded prompts: which clips exist under the audio folder, and the URL Twilio plays each from.
 
 Clips live in `<audio dir>/<language>/<clip>.wav` (or .mp3), next to the menu file by default (`menus/audio/`).
-They are played from this app's `/audio/` path, or from `IVR_AUDIO_URL` when a CDN or bucket serves the same tree.
-Each URL carries a hash of the file's content, the same on every instance, so a recording replaced (and the config
-reloaded) is fetched again despite long caching.
+Each URL carries a hash of the file's content (`?v=<sha256 prefix>`), the same on every instance, so a recording
+replaced (and the config reloaded) is fetched again despite long caching.
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
-
 EXTENSIONS = (".wav", ".mp3")
-CACHE_SECONDS = 7 * 24 * 3600  # recordings change rarely, and every change gets a new URL (?v=mtime)
 PLACEHOLDERS = "PLACEHOLDERS.txt"  # lists clips that are to be replaced by a native speaker's recording
 
 
@@ -47,27 +43,3 @@ class Recordings:
                 return None  # never recorded, or removed since the config was loaded
             urls.append(f"{base()}/{lang}/{name}")
         return urls
-
-    def missing(self, lang: str, clips: Iterable[str]) -> list[str]:
-        return [c for c in clips if (lang, c) not in self.files]
-
-
-bp = Blueprint("audio", __name__, url_prefix="/audio")
-
-
-@bp.get("/<lang>/<name>")
-def clip(lang: str, name: str) -> Response:
-    """A recording, with long caching (its URL changes when it does). Not signed: Twilio fetches media plainly."""
-    recordings: Recordings = current_app.extensions["ivr.config"].current.recordings
-    if (lang, Path(name).stem) not in recordings or recordings.root is None or Path(name).suffix not in EXTENSIONS:
-        abort(404)
-    response = send_from_directory(recordings.root / lang, name, max_age=CACHE_SECONDS, conditional=True)
-    response.cache_control.public = True
-    return response
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-__all__ = ["CACHE_SECONDS", "PLACEHOLDERS", "Recordings", "init_app"]

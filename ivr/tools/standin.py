@@ -27,6 +27,8 @@ CONNECTED_DIAL = frozenset({"completed", "answered"})
 
 @dataclass
 class Event:
+    """One thing that happened on a simulated call (a line said, a key pressed, a transfer), as a tester reads it."""
+
     kind: str  # say play pause key speech silence enqueue wait leave connected dial hangup end error fallback redirect
     text: str = ""
     lang: str = ""
@@ -56,6 +58,8 @@ class Event:
 
 @dataclass
 class CallResult:
+    """Everything that happened on one simulated call, for a tester to check: what was heard, asked and how it ended."""
+
     call_sid: str
     events: list[Event] = field(default_factory=list)
     requests: list[tuple[str, int]] = field(default_factory=list)
@@ -64,6 +68,7 @@ class CallResult:
     ended_silently: bool = False  # the TwiML that ended the call said nothing
 
     def heard(self, lang: str | None = None) -> list[str]:
+        """The lines the caller heard spoken, in `lang` (a language code or its start) or any."""
         return [e.text for e in self.events if e.kind == "say" and (lang is None or e.lang.startswith(lang))]
 
     def played(self, lang: str | None = None) -> list[str]:
@@ -73,6 +78,7 @@ class CallResult:
 
     @property
     def text(self) -> str:
+        """Every line the caller heard spoken, one per line."""
         return "\n".join(self.heard())
 
     @property
@@ -82,6 +88,7 @@ class CallResult:
         return hits[-1] if hits else None
 
     def of(self, kind: str) -> list[Event]:
+        """The events of one kind (say, key, dial...), in the order they happened."""
         return [e for e in self.events if e.kind == kind]
 
     @property
@@ -91,7 +98,11 @@ class CallResult:
 
 
 class Transport(Protocol):
-    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]: ...
+    """How the stand-in reaches the app: in this process, or over HTTP to a running server."""
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        """Send one signed webhook request; return its status, content type and body."""
+        ...
 
 
 class InProcess:
@@ -101,6 +112,7 @@ class InProcess:
         self.client = app.test_client()
 
     def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        """Hand one signed webhook request to the app; return its status, content type and body."""
         parts = urllib.parse.urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         resp = self.client.post(path, data=params, base_url=f"{parts.scheme}://{parts.netloc}",
@@ -115,6 +127,7 @@ class OverHttp:
         self.timeout = timeout  # Twilio gives a webhook 15 seconds
 
     def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        """Send one signed webhook request to the server; a request that never got an answer comes back as 599."""
         req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), method="POST",  # noqa: S310
                                      headers={"X-Twilio-Signature": signature,
                                               "Content-Type": "application/x-www-form-urlencoded"})
@@ -128,6 +141,8 @@ class OverHttp:
 
 
 class StandIn:
+    """Twilio's side of a call, for a tester or operator: rings the app with scripted keys and outcomes."""
+
     def __init__(self, transport: Transport, auth_token: str, base_url: str, *,
                  keys: list[str] | None = None, key_source: Callable[[], str | None] | None = None,
                  dial_status: str = "completed", queue_result: str = "bridged", wait_rounds: int | list[int] = 1,
@@ -163,6 +178,7 @@ class StandIn:
                 **extra}
 
     def request(self, result: CallResult, url: str, extra: dict[str, str]) -> tuple[int, str, bytes]:
+        """Send one webhook request for this call, signed and filled in as Twilio would, and note it on the call."""
         params = self._params(result, extra)
         status, ctype, body = self.transport.post(url, params, self.validator.compute_signature(url, params))
         result.requests.append((urllib.parse.urlsplit(url).path, status))
@@ -215,6 +231,7 @@ class StandIn:
         return {"Digits": key}
 
     def next_key(self, result: CallResult) -> str | None:
+        """The caller's next key (or `say:` words), from the script or asked at the keyboard; None for silence."""
         key: str | None
         if self.keys:
             key = self.keys.pop(0)
@@ -229,6 +246,7 @@ class StandIn:
 
     # -- the call ---------------------------------------------------------------------------------------------
     def call(self, path: str = "/voice/incoming") -> CallResult:
+        """Place one simulated call on the app, as Twilio would, and return what the caller heard."""
         result = CallResult(call_sid="CA" + secrets.token_hex(16))
         step: tuple[str, dict[str, str]] | None = (f"{self.base}{path}", {})
         while step is not None:
@@ -286,6 +304,7 @@ class StandIn:
         return None
 
     def play(self, result: CallResult, verb: ET.Element) -> bool:
+        """Play one <Say>, <Play> or <Pause> to the caller; True when something was said or played."""
         if verb.tag == "Say":
             self._emit(result, Event("say", text="".join(verb.itertext()).strip(), lang=verb.get("language", ""),
                                      voice=verb.get("voice", "")))
@@ -300,6 +319,7 @@ class StandIn:
         return False
 
     def enqueue(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
+        """Hold the caller in a queue with its wait music, then leave or connect; return the action request, if any."""
         queue = (verb.text or "").strip()
         self._emit(result, Event("enqueue", target=queue))
         outcome = self.queue_result
@@ -336,6 +356,7 @@ class StandIn:
         return None
 
     def dial(self, result: CallResult, verb: ET.Element, url: str) -> tuple[str, dict[str, str]] | None:
+        """Put the caller through to a number or a waiting caller, as scripted; return the action request, if any."""
         targets = [(c.text or "").strip() for c in verb] or [(verb.text or "").strip()]
         target = ", ".join(targets)
         queues = [c for c in verb if c.tag == "Queue"]

@@ -1,0 +1,93 @@
+"""Saying lines on a call: recordings where the language has them, else its Twilio voice; phone numbers read as
+telephone numbers; the referral lines by name in the caller's language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from twilio.twiml import TwiML
+
+from common.facts import JST
+from ivr.state.recordings import EXTENSIONS, Recordings
+from menus import Line, Menu, Named, Phone
+from routing import Decision
+from routing.model import Referral
+
+
+def referral_name(r: Referral) -> Named:
+    """A referral line's name in every language it has one (Japanese, English, and `names`), with its recording."""
+    return Named(r.id, (("ja", r.name), ("en", r.name_en), *r.names.items()))
+
+
+def clip_texts(menu: Menu, referrals: Sequence[Referral], lang: str) -> dict[str, str]:
+    """Every clip a recorded language needs, with its words (the referral lines' names as a caller hears them)."""
+    return menu.clips_needed(lang, {r.id: menu.text_of(lang, referral_name(r)) for r in referrals})
+
+
+def missing_audio(menu: Menu, referrals: Sequence[Referral], audio_dir: Path) -> dict[str, list[str]]:
+    """Recorded language -> the clips it needs that are not on disk."""
+    out = {}
+    for code, lang in menu.spec.languages.items():
+        if lang.recorded:
+            folder = audio_dir / code
+            have = {f.stem for f in folder.iterdir() if f.suffix in EXTENSIONS} if folder.is_dir() else set()
+            out[code] = sorted(set(clip_texts(menu, referrals, code)) - have)
+    return out
+
+
+class Speaker:
+    """Puts a menu's lines into TwiML verbs, counting a recording that was expected but missing."""
+
+    def __init__(self, menu: Menu, recordings: Recordings, audio_base: Callable[[], str],
+                 audio_missing: Callable[[str, str], None]):
+        self.menu = menu
+        self.recordings = recordings
+        self.audio_base = audio_base
+        self.audio_missing = audio_missing
+
+    def speak(self, node: TwiML, lines: Iterable[Line]) -> None:
+        """Say (or play) each line, in order, into `node` (the response or a Gather)."""
+        for line in lines:
+            self._speak(node, line)
+
+    def _speak(self, node: TwiML, line: Line) -> None:
+        """Recordings where the language has them, else its voice; a recording that is expected but missing falls
+        back to the voice, or to English where the language has none, and is counted."""
+        lang = self.menu.language(line.lang)
+        if lang.recorded:
+            urls = self.recordings.find(line.lang, line.clips, self.audio_base) if line.clips else None
+            if urls is not None:
+                for url in urls:
+                    node.play(url)
+                return
+            if lang.voice is None:
+                self.audio_missing(line.lang, "en")
+                line, lang = self.menu.again(line, "en"), self.menu.language("en")
+            elif line.clips is not None and all((line.lang, c) in self.recordings for c in line.clips):
+                self.audio_missing(line.lang, "same")  # recorded when the config was loaded, gone now
+        say = node.say(voice=lang.voice, language=lang.say)
+        for part in line.parts:
+            if isinstance(part, Phone):
+                say.say_as(part.number, interpret_as="telephone")
+            else:
+                say.append(part)
+
+    def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
+        """One line per referral line: its name in the caller's language and its number."""
+        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number))
+                for r in referrals]
+
+    def closed_lines(self, d: Decision, lang: str) -> list[Line]:
+        """The closed message: closed now, when it opens next (or that it is not known), and lines open now."""
+        m = self.menu
+        out = [m.line(lang, "closed", d.option)]
+        nxt = d.next_campaign
+        if nxt is None:
+            out.append(m.line(lang, "next_unknown", d.option))
+        else:
+            which = "next_open" if nxt.status == "confirmed" else "next_open_tentative"
+            out.append(m.line(lang, which, d.option, when=nxt.opens.astimezone(JST)))
+        if d.referrals:
+            out.append(m.line(lang, "now_open_lines", d.option))
+        return out

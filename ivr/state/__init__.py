@@ -1,0 +1,1 @@
+"""What the service keeps: the config (loaded, last good, reloaded), the shared store, RQ jobs, the recordings found."""

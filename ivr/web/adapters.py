@@ -1,0 +1,104 @@
+"""What the call flow asks of the web side, answered for the request being served: action URLs, the number a partner
+sees, places at capped partners, the SMS of referral lines, where recordings are fetched. `Flows` builds the flow
+of each loaded config with these, once.
+
+SMS is offered only for a caller whose number is present and not withheld, with Twilio's REST API configured. The
+number is never passed on or kept: the job gets the CallSid and asks Twilio for it.
+"""
+
+from __future__ import annotations
+
+import structlog
+from flask import current_app, g, request, url_for
+
+from common.facts import E164
+from ivr.call.flow import Flow
+from ivr.call.step import Adapters
+from ivr.privacy import withheld
+from ivr.state.config import ConfigHolder, Loaded
+from ivr.state.jobs import send_referral_sms
+from ivr.web.helpers import ext, public_base
+from routing.model import Partner
+
+log = structlog.get_logger("ivr.web")
+
+
+def take_place(partner: Partner) -> bool:
+    """Hold a place for this call at a partner with a cap (shared across instances through Redis)."""
+    if g.get("sid") is None or partner.capacity is None:
+        return True
+    return bool(ext("store").take_place(partner.id, partner.capacity, g.call))
+
+
+def joined(queue: str) -> None:
+    """Note that this call now waits in `queue`, so a counsellor hears who is next."""
+    ext("store").joined(queue, g.get("sid"))
+
+
+def hotline_number() -> str | None:
+    """The number a <Dial> shows the partner: the one the caller dialled (Twilio's To), else IVR_CALLER_ID.
+    Never the caller's own: without either, Twilio would show it, so that is logged."""
+    called = (request.values.get("To") or "").strip()
+    if E164.fullmatch(called):
+        return called
+    fixed: str | None = ext("settings").caller_id
+    if fixed is None:
+        log.warning("dial_without_caller_id", detail="set IVR_CALLER_ID to the hotline's number")
+    return fixed
+
+
+def audio_base() -> str:
+    """Where Twilio fetches recordings: IVR_AUDIO_URL (a CDN or bucket), else this service's /audio/."""
+    return str(ext("settings").audio_url or public_base() + "/audio")
+
+
+def audio_missing(lang: str, to: str) -> None:
+    """Count a recording that was expected but missing, by language and what was said instead."""
+    ext("metrics").audio_fallbacks.labels(lang, to).inc()
+
+
+def sms_possible() -> bool:
+    """SMS can be offered: Twilio's REST API and a sender are set, and the caller's number is there, not withheld."""
+    settings = current_app.extensions["ivr.settings"]
+    if not (settings.account_sid and settings.sms_from and g.get("sid")):
+        return False
+    return not withheld(request.values.get("From") or "")
+
+
+def send_sms(body: str) -> bool:
+    """Queue one SMS of `body` to this call's caller; False when it could not be queued."""
+    queued = bool(ext("store").enqueue(send_referral_sms, {"call_sid": g.sid, "body": body}))
+    ext("metrics").sms.labels("queued" if queued else "failed").inc()
+    return queued
+
+
+WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing)
+
+
+class Flows:
+    """The call flow of the config serving now and of the one loaded at boot, each built once with the web adapters
+    (a flow keeps the menus it has rendered for as long as its config serves)."""
+
+    def __init__(self, config: ConfigHolder, adapters: Adapters = WEB):
+        self.config = config
+        self.adapters = adapters
+        self._built: dict[int, tuple[Loaded, Flow]] = {}
+
+    def of(self, loaded: Loaded) -> Flow:
+        """The flow of this loaded config."""
+        found = self._built.get(id(loaded))
+        if found is not None and found[0] is loaded:
+            return found[1]
+        built = Flow(loaded.menu, loaded.routing, self.adapters, loaded.recordings)
+        serving = (self.config.boot, self.config.current)
+        self._built = {k: v for k, v in self._built.items() if any(v[0] is s for s in serving)}
+        self._built[id(loaded)] = (loaded, built)
+        return built
+
+    def current(self) -> Flow:
+        """The flow that serves calls now."""
+        return self.of(self.config.current)
+
+    def boot(self) -> Flow:
+        """The flow of the config the process started with: the fallback URL and error answers use only this."""
+        return self.of(self.config.boot)

@@ -1,0 +1,123 @@
+"""In front of every /voice/ and /counselor/ request: Twilio's signature, the canonical log line, and the safe answer
+when a step fails.
+
+The signature is checked with twilio's RequestValidator through its public methods only: the URL as it was requested
+is signed once with `compute_signature` and compared in constant time; only when that differs does `validate` try the
+URL with and without its port, as Twilio's own check does. A genuine request costs one HMAC, a forged one three.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+import structlog
+from flask import Response, g, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from ivr.call.step import Step
+from ivr.logs import call_hash
+from ivr.metrics import ENDPOINTS
+from ivr.state.store import valid_call_sid
+from ivr.web.helpers import answer, ext, public_base, twiml
+
+log = structlog.get_logger("ivr.webhook")
+PROTECTED = ("/voice/", "/counselor/")
+
+
+def public_url() -> str:
+    """The URL Twilio signed: the public base, the path and the query string."""
+    qs = request.query_string.decode("latin-1")
+    return f"{public_base()}{request.path}" + (f"?{qs}" if qs else "")
+
+
+def signed_by_twilio(validator: RequestValidator, url: str, form: MultiDict[str, str], signature: str) -> bool:
+    """True when `signature` is Twilio's for this URL and form: the same answer as `validator.validate`, with one
+    HMAC for a genuine request instead of two."""
+    if hmac.compare_digest(validator.compute_signature(url, form).encode(), signature.encode()):
+        return True
+    return bool(validator.validate(url, form, signature))
+
+
+def forbidden(reason: str) -> Response:
+    """403 for a request Twilio did not sign; counted and logged by reason, never with TwiML or config."""
+    ext("metrics").rejected.labels(reason).inc()
+    log.warning("webhook_rejected", reason=reason, path=request.path)
+    return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n", 403, mimetype="text/plain")
+
+
+def before() -> Response | None:
+    """Check the signature before anything is parsed, then bind the call's hash for every log line of the request."""
+    g.t0 = time.perf_counter()
+    if not request.path.startswith(PROTECTED):
+        return None
+    structlog.contextvars.clear_contextvars()
+    g.sid = None
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:  # refused before any of the body is read
+        return forbidden("unsigned")
+    try:
+        signed = signed_by_twilio(ext("validator"), public_url(), request.form, signature)
+    except HTTPException:  # a body too large or malformed to read cannot carry a valid signature
+        signed = False
+    if not signed:
+        return forbidden("forged")
+    g.verified = True
+    ext("store").begin()  # this request's writes go to Redis together
+    g.sid = valid_call_sid(request.values.get("CallSid"))
+    g.call = call_hash(ext("settings").hash_key, g.sid)  # once per request: logs, places, counts
+    structlog.contextvars.bind_contextvars(call=g.call)
+    g.instant = ext("clock").now()
+    return None
+
+
+def after(response: Response) -> Response:
+    """Send the request's writes, observe its latency and write the one canonical log line."""
+    step: Step | None = g.get("step")
+    if request.path.startswith(PROTECTED) and response.status_code != 403:
+        ext("store").flush()
+        endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+        elapsed = time.perf_counter() - g.t0
+        if endpoint in ENDPOINTS:
+            ext("metrics").latency.labels(endpoint).observe(elapsed)
+        log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
+                 decision=step.decision if step else None, status=response.status_code,
+                 latency_ms=round(elapsed * 1000, 2), worker=os.getpid())
+        structlog.contextvars.clear_contextvars()
+    return response
+
+
+def on_error(err: Exception) -> Response | HTTPException:
+    """A /voice/ request never gets a 5xx or an error page: the caller goes to the general line instead."""
+    if not request.path.startswith(PROTECTED):
+        if isinstance(err, HTTPException):
+            return err
+        log.exception("request_failed", path=request.path)
+        return Response("internal error\n", 500, mimetype="text/plain")
+    if not g.get("verified"):  # never answer an unverified request with TwiML or anything from the config
+        return forbidden("forged")
+    endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+    boot = ext("flows").boot()
+    if request.path.startswith("/counselor/"):  # a counsellor is told and the line ends; no caller is on it
+        log.exception("counsellor_step_failed", path=request.path)
+        r = VoiceResponse()
+        boot.speak(r, [boot.menu.line("ja", "counsellor_bye")])
+        r.hangup()
+        return twiml(str(r))
+    if isinstance(err, HTTPException):
+        log.warning("webhook_unroutable", path=request.path, status=err.code)
+    else:
+        log.exception("webhook_failed", step=endpoint)
+        ext("metrics").errors.labels(endpoint if endpoint in ENDPOINTS else "fallback").inc()
+    if endpoint == "wait":  # a waitUrl may only play, pause or leave: keep the caller in line
+        return twiml(boot.wait_safe())
+    try:
+        instant = g.get("instant") or ext("clock").now()
+        return answer(boot.fallback(instant))
+    except Exception:
+        log.exception("fallback_failed")
+        return twiml(boot.last_resort())

@@ -1,0 +1,104 @@
+"""What every webhook blueprint shares: the app's clients, request parameters read defensively, and the answer.
+
+The voice and counsellors' blueprints both import from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from flask import Response, current_app, g, request
+from werkzeug.sansio.utils import get_current_url
+
+from ivr.call.flow import Flow
+from ivr.call.step import Heard, Step
+
+MAX_STEP = 20  # the deepest chain step an action URL may name
+
+
+def ext(name: str) -> Any:
+    """A client of the app (`ivr.<name>` in app.extensions): settings, store, metrics, config, flows, clock."""
+    return current_app.extensions[f"ivr.{name}"]
+
+
+def flow() -> Flow:
+    """The call flow of the config serving now."""
+    return ext("flows").current()
+
+
+def twiml(body: str) -> Response:
+    """A TwiML document as Twilio wants it: text/xml."""
+    return Response(body, mimetype="text/xml")
+
+
+def param(name: str, limit: int = 64) -> str:
+    """A request parameter, stripped and cut to `limit` characters; '' when absent."""
+    return (request.values.get(name) or "").strip()[:limit]
+
+
+def digits() -> str:
+    """The one key pressed: '' for none, '?' for anything that is not a single key."""
+    value = param("Digits", 16)
+    if not value:
+        return ""
+    return value if len(value) == 1 and value in "0123456789*#" else "?"
+
+
+def heard() -> Heard | None:
+    """What the caller said, when they spoke instead of pressing a key; it is matched, never logged or stored."""
+    text = param("SpeechResult", 200)
+    if not text:
+        return None
+    try:
+        confidence = float(param("Confidence", 16))
+    except ValueError:
+        confidence = 0.0
+    return Heard(text, min(max(confidence, 0.0), 1.0) if math.isfinite(confidence) else 0.0)
+
+
+def small_int(name: str, default: int, high: int) -> int:
+    """A whole-number parameter clamped to 0..high; `default` when it is not a number."""
+    try:
+        return min(max(int(param(name, 8)), 0), high)
+    except ValueError:
+        return default
+
+
+def option_param() -> str:
+    """The option an action URL names (`o`); the general line when it names none that exists."""
+    value = param("o")
+    return value if flow().menu.option(value) else flow().general
+
+
+def lang_param() -> str:
+    """The caller's language an action URL names (`l`); Japanese when it names none that exists."""
+    return flow().menu.known_language(param("l"))
+
+
+@functools.lru_cache(maxsize=64)
+def root_url(scheme: str, host: str, root_path: str) -> str:
+    """request.root_url without its last slash, worked out once per scheme, host and prefix, not per request."""
+    return get_current_url(scheme, host, root_path).rstrip("/")
+
+
+def public_base() -> str:
+    """Where Twilio reaches this service: IVR_PUBLIC_URL when set, else this request's root as ProxyFix corrected it."""
+    return str(ext("settings").public_url or root_url(request.scheme, request.host, request.root_path))
+
+
+def answer(step: Step) -> Response:
+    """Send a step's TwiML, count it, and enrich the call's record (best effort)."""
+    g.step = step
+    metrics = ext("metrics")
+    if step.outcome:
+        metrics.routes.labels(step.outcome).inc()
+    if step.bad_input:
+        metrics.bad_input.labels(step.bad_input).inc()
+    if step.record is not None:
+        fields = dict(step.record)
+        if step.lang:
+            fields.setdefault("lang", step.lang)
+        ext("store").record(g.sid, **fields)
+    return twiml(step.xml)

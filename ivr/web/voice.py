@@ -1,0 +1,158 @@
+"""The webhooks Twilio calls for a caller: /voice/incoming, the menus, waiting, queue and dial outcomes, the
+referral lines, the status callback and the fallback URL. The signature check runs before each (ivr.web.guard)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, g
+from twilio.twiml.voice_response import VoiceResponse
+
+from common.facts import JST, jst_day
+from ivr.call.step import Step
+from ivr.state.jobs import fold_call, fold_outcome, wait_bucket
+from ivr.web.helpers import (
+    MAX_STEP,
+    answer,
+    digits,
+    ext,
+    flow,
+    heard,
+    lang_param,
+    option_param,
+    param,
+    small_int,
+)
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+# -- the webhooks ---------------------------------------------------------------------------------------------
+@bp.route("/incoming", methods=["POST", "GET"])
+def incoming() -> Response:
+    """A call comes in: the closed message, or the greeting and the menu of the options staffed now."""
+    step = flow().incoming(g.instant)
+    entry = ext("settings").entries.get(param("To"), "other")
+    ext("metrics").calls.labels(step.record["window"] if step.record else "open", entry).inc()
+    ext("store").count_caller(jst_day(g.instant), param("From", 64))
+    step.record = {**(step.record or {}), "started": g.instant.isoformat()}
+    return answer(step)
+
+
+@bp.route("/menu", methods=["POST", "GET"])
+def menu() -> Response:
+    """The key pressed (or words said) at the top menu."""
+    step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard())
+    if step.record and "option" in step.record:
+        ext("metrics").selections.labels(step.record["option"]).inc()
+    return answer(step)
+
+
+@bp.route("/language", methods=["POST", "GET"])
+def language() -> Response:
+    """The key pressed (or language named) at the language choice."""
+    return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard()))
+
+
+@bp.route("/referrals", methods=["POST", "GET"])
+def referrals() -> Response:
+    """The caller's answer after the referral lines: hear them again, get them by SMS, or goodbye."""
+    return answer(flow().referrals(g.instant, digits(), option_param(), lang_param(), small_int("s", 0, MAX_STEP),
+                                   small_int("n", 1, 9) or 1))
+
+
+@bp.route("/wait", methods=["POST", "GET"])
+def wait() -> Response:
+    """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
+    return answer(flow().wait(option_param(), lang_param(), param("p"), small_int("QueueTime", 0, 86400),
+                              small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
+
+
+def give_back() -> None:
+    """This call no longer holds a place at any partner (it was answered, left the queue, or ended)."""
+    if g.sid:
+        capped = [p.id for p in flow().routing.partners.values() if p.capacity is not None]
+        ext("store").give_back(g.call, capped)
+
+
+def partner_of() -> str:
+    """The partner this queue or dial outcome is about, as named in the signed action URL."""
+    pid = param("p")
+    return pid if pid in flow().routing.partners else ""
+
+
+def started_hour(started: str | None) -> str:
+    """The JST hour a call came in ('00'-'23'), from its record; this hour when the record is gone."""
+    try:
+        when = dt.datetime.fromisoformat(started) if started else g.instant
+    except ValueError:
+        when = g.instant
+    return f"{when.astimezone(JST).hour:02d}"
+
+
+def fold(kind: str, result: str, waited: int | None = None) -> None:
+    """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
+    if not g.sid:
+        return
+    store = ext("store")
+    rec = store.call(g.sid)
+    store.enqueue(fold_outcome, {
+        "call": g.call, "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
+        "campaign": rec.get("campaign", ""), "day": jst_day(g.instant),
+        "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
+        "wait_bucket": wait_bucket(waited) if waited is not None else "",
+    }, later=True)
+
+
+@bp.route("/queue-done", methods=["POST", "GET"])
+def queue_done() -> Response:
+    """The caller left a partner's queue: answered, hung up, or on down the chain."""
+    give_back()
+    ext("store").left(param("q"), g.sid)
+    result = param("QueueResult").lower()
+    waited = small_int("QueueTime", 0, 86400)
+    fold("queue", result, waited)
+    ext("store").record(g.sid, waited=waited)
+    ext("metrics").queue_left(partner_of(), result, waited)
+    step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
+    return answer(step)
+
+
+@bp.route("/dial-done", methods=["POST", "GET"])
+def dial_done() -> Response:
+    """A dial to a phone partner ended: answered, or on down the chain."""
+    give_back()
+    status = param("DialCallStatus").lower()
+    fold("dial", status)
+    ext("metrics").dial_ended(partner_of(), status)
+    return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
+
+
+@bp.route("/status", methods=["POST", "GET"])
+def status() -> Response:
+    """Twilio's status callback: a finished call gives back its places and is counted once (204)."""
+    call_status = param("CallStatus").lower()
+    store = ext("store")
+    if call_status in FINAL_STATUSES and g.sid:
+        give_back()
+        rec = store.call(g.sid)
+        store.left(rec.get("queue", ""), g.sid)
+        store.enqueue(fold_call, {
+            "call": g.call,
+            "campaign": rec.get("campaign", ""),
+            "day": jst_day(g.instant),
+            "option": rec.get("option", ""),
+            "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
+            "hour": started_hour(rec.get("started")),
+            "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
+            "waited": rec.get("waited", ""),
+        }, later=True)
+    g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
+    return Response(status=204)
+
+
+@bp.route("/fallback", methods=["POST", "GET"])
+def fallback() -> Response:
+    """Twilio's fallback URL: the general line from the config loaded at boot, needing neither Redis nor a reload."""
+    return answer(ext("flows").boot().fallback(g.instant))
