@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint test-deps audit snapshot clean
+.PHONY: demo test test-fast setup lint test-deps audit snapshot clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip setuptools  # the venv's own are old
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[tools,dev]'
 	touch $@
 
 setup: $(BIN)/.installed
@@ -38,6 +38,10 @@ lint: setup
 test: setup test-deps lint
 	$(BIN)/ivr config check --allow-warnings
 	$(BIN)/pytest
+
+# The tier that needs no server: every test not marked `redis` (tests/conftest.py marks them by fixture).
+test-fast: setup
+	$(BIN)/pytest -m "not redis"
 
 # Dependencies with known vulnerabilities (pip-audit, PyPI's advisory data; needs PyPI). CI runs it after the tests.
 audit: setup

@@ -3,7 +3,7 @@
 Commands that only read files (config check, route, snapshot, coverage, prompts, campaign propose, report) take
 `Settings`, which need no Twilio token; `serve` takes `ServiceSettings`, which do. The web app, the stand-in and the
 tools are imported inside the command that uses them: `ivr config check` need not load Flask, and the chart and
-report tools need matplotlib, tqdm, ruamel.yaml and holidays, which the web service itself never uses.
+report tools need the `tools` extra (matplotlib, tqdm, ruamel.yaml, holidays), which a web-only image does not install.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Fixtures: a real redis-server started for the session, apps on a frozen clock."""
+"""Fixtures: a real redis-server started for the session, apps on a frozen clock.
+
+Every test that uses one of the server fixtures is marked `redis` here, by fixture, so `pytest -m "not redis"`
+(`make test-fast`) runs the tier that needs no server without anyone tagging a test by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +15,15 @@ from common.facts import parse_instant
 from ivr.app import create_app
 from ivr.clock import Clock
 from tests.support import TOKEN, AppFactory, RedisServer
+
+SERVER_FIXTURES = frozenset({"redis_server", "redis_url", "own_redis", "make_app"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `redis` every test that asks, directly or through another fixture, for a server fixture."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")

@@ -267,3 +267,14 @@ def test_a_wrong_setting_stops_the_command_with_one_line(variable: str, value: s
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{variable}: '{value}'" in err, err
 
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    """A newcomer finds every environment variable the service reads in the README's settings table."""
+    from ivr.settings import ServerSettings, ServiceSettings
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    internal = {"IVR_GUNICORN_MASTER", "XDG_STATE_HOME"}  # set by gunicorn_conf; the standard XDG base directory
+    names = {str(f.validation_alias) for cls in (ServiceSettings, ServerSettings) for f in cls.model_fields.values()}
+    missing = sorted(n for n in names - internal if not any(f"`{n}`" in row for row in rows))
+    assert missing == []
