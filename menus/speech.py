@@ -44,8 +44,8 @@ class Listener:
             found |= {("option", o.id) for o in options if any(w in text for w in self._option_words.get(o.id, ()))}
         found |= {("language", code) for code, words in self._language_words.items() if any(w in text for w in words)}
         if len(found) == 2 and options is not None:  # a language named at the top menu is the foreign-language option
-            kinds = dict(found)
-            if self._chooses_language.get(kinds.get("option", ""), False):
+            kinds = dict(found)  # two options collapse to one key here: only an option beside a language counts
+            if "language" in kinds and self._chooses_language.get(kinds.get("option", ""), False):
                 found = {("language", kinds["language"])}
         return found.pop() if len(found) == 1 else None
 

@@ -110,3 +110,15 @@ def test_a_date_by_month_name_needs_every_month_named(tmp_path: Path) -> None:
         load_menu(broken)
     assert [str(p) for p in e.value.problems] == [f"{broken}: prompts.es.month.7: missing translation"]
 
+
+@pytest.mark.parametrize("seed", ["0", "1", "2", "3"])
+def test_two_options_said_one_foreign_is_unclear_in_every_process(seed: str) -> None:
+    """A caller who names two options at the top menu, one of them the foreign-language line, is asked again, in
+    every worker: the answer must not depend on the process's hash seed (one in two used to raise KeyError)."""
+    import subprocess
+    import sys
+
+    code = "from menus import load_menu; print(load_menu().heard('孤独 外国語', options=True))"
+    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": seed, "PATH": ""},
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=60)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "None", "")
