@@ -111,5 +111,5 @@ def test_secrets_are_compared_in_constant_time(app: Any, monkeypatch: pytest.Mon
     forged = client.post("/voice/incoming", data={"From": CALLER}, base_url=BASE,
                          headers={"X-Twilio-Signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="})
     assert forged.status_code == 403
-    assert digests[3:] == [(signed(BASE + "/voice/incoming", {"From": CALLER}).encode(),
-                            b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=")]
+    # our own comparison; how twilio's validate() then compares the other URL forms is its business
+    assert digests[3] == (signed(BASE + "/voice/incoming", {"From": CALLER}).encode(), b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=")

@@ -11,7 +11,11 @@ from ivr.web.guard import signed_by_twilio
 
 TOKEN = "12345"
 URLS = ("https://mycompany.com/myapp.php?foo=1&bar=2", "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-        "http://127.0.0.1:8000/voice/wait?p=x&o=y", "http://127.0.0.1/voice/menu?n=1")
+        "http://127.0.0.1:8000/voice/wait?p=x&o=y", "http://127.0.0.1/voice/menu?n=1",
+        # paths a percent-decoded request can carry, which twilio's check normalises (urlparse drops tabs and
+        # newlines, an empty fragment or parameters) before signing
+        "https://h.example.jp/voice/incoming\t", "https://h.example.jp/voice/inc\noming",
+        "https://h.example.jp/voice/incoming#", "https://h.example.jp/voice/x;")
 FORMS = ({"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309",
           "To": "+18005551212"}, {}, [("Digits", "1"), ("Digits", "2"), ("To", "+81120494949")])
 
