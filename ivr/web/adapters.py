@@ -76,29 +76,25 @@ WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, join
 
 
 class Flows:
-    """The call flow of the config serving now and of the one loaded at boot, each built once with the web adapters
-    (a flow keeps the menus it has rendered for as long as its config serves)."""
+    """The call flow of the config loaded at boot, built at start (the fallback URL and the error answers use it and
+    must not have to build anything), and of the config serving now, built once per reload."""
 
     def __init__(self, config: ConfigHolder, adapters: Adapters = WEB):
         self.config = config
         self.adapters = adapters
-        self._built: dict[int, tuple[Loaded, Flow]] = {}
+        self._boot = self._build(config.boot)
+        self._current = (config.boot, self._boot)
 
-    def of(self, loaded: Loaded) -> Flow:
-        """The flow of this loaded config."""
-        found = self._built.get(id(loaded))
-        if found is not None and found[0] is loaded:
-            return found[1]
-        built = Flow(loaded.menu, loaded.routing, self.adapters, loaded.recordings)
-        serving = (self.config.boot, self.config.current)
-        self._built = {k: v for k, v in self._built.items() if any(v[0] is s for s in serving)}
-        self._built[id(loaded)] = (loaded, built)
-        return built
+    def _build(self, loaded: Loaded) -> Flow:
+        return Flow(loaded.menu, loaded.routing, self.adapters, loaded.recordings)
 
     def current(self) -> Flow:
-        """The flow that serves calls now."""
-        return self.of(self.config.current)
+        """The flow that serves calls now (a flow keeps the menus it has rendered while its config serves)."""
+        loaded = self.config.current
+        if self._current[0] is not loaded:
+            self._current = (loaded, self._build(loaded))
+        return self._current[1]
 
     def boot(self) -> Flow:
-        """The flow of the config the process started with: the fallback URL and error answers use only this."""
-        return self.of(self.config.boot)
+        """The flow of the config the process started with."""
+        return self._boot

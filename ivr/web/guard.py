@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from common.facts import HOME
 from ivr.call.step import Step
 from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
@@ -104,11 +105,11 @@ def on_error(err: Exception) -> Response | HTTPException:
     if not g.get("verified"):  # never answer an unverified request with TwiML or anything from the config
         return forbidden("forged")
     endpoint = (request.endpoint or "unknown").removeprefix("voice.")
-    boot = ext("flows").boot()
     if request.path.startswith("/counselor/"):  # a counsellor is told and the line ends; no caller is on it
         log.exception("counsellor_step_failed", path=request.path)
+        boot = ext("flows").boot()
         r = VoiceResponse()
-        boot.speak(r, [boot.menu.line("ja", "counsellor_bye")])
+        boot.speak(r, [boot.menu.line(HOME, "counsellor_bye")])
         r.hangup()
         return twiml(str(r))
     if isinstance(err, HTTPException):
@@ -116,6 +117,7 @@ def on_error(err: Exception) -> Response | HTTPException:
     else:
         log.exception("webhook_failed", step=endpoint)
         ext("metrics").errors.labels(endpoint if endpoint in ENDPOINTS else "fallback").inc()
+    boot = ext("flows").boot()
     if endpoint == "wait":  # a waitUrl may only play, pause or leave: keep the caller in line
         return twiml(boot.wait_safe())
     try:
