@@ -1,8 +1,14 @@
-"""Prometheus metrics: one registry per app, multiprocess mode under gunicorn (PROMETHEUS_MULTIPROC_DIR)."""
+"""Prometheus metrics: one registry per app, multiprocess mode under gunicorn (PROMETHEUS_MULTIPROC_DIR).
+
+prometheus-client decides where every process writes its values from PROMETHEUS_MULTIPROC_DIR in that process's own
+environment, so the directory must be set in the environment of the web workers and the RQ workers alike (ivr serve
+sets it for gunicorn); /metrics reads the directory the settings name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -26,8 +32,8 @@ SMS_RESULTS = ("queued", "failed")
 class Metrics:
     """Every series the service exports, in one registry, with their label sets pre-initialised at zero."""
 
-    def __init__(self, multiprocess: bool = False) -> None:
-        self.multiprocess = multiprocess  # PROMETHEUS_MULTIPROC_DIR is set: every worker writes its own files
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir  # PROMETHEUS_MULTIPROC_DIR: every worker writes its own files there
         self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
         r.register(sms_failures())
@@ -121,9 +127,9 @@ class Metrics:
 
     def exposition_app(self) -> Any:
         """The WSGI app that serves /metrics: every worker's files in multiprocess mode, else this registry."""
-        if self.multiprocess:
+        if self.multiprocess_dir is not None:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
             for c in self.collectors:
                 registry.register(c)
             return make_wsgi_app(registry)
@@ -161,7 +167,7 @@ class ConfigCollector(Collector):
 
 def init_app(app: Flask) -> None:
     """The app's metrics (app.extensions["ivr.metrics"]), with the clock's offset."""
-    metrics = Metrics(multiprocess=app.extensions["ivr.settings"].metrics_dir is not None)
+    metrics = Metrics(app.extensions["ivr.settings"].metrics_dir)
     clock = app.extensions["ivr.clock"]
     metrics.clock_offset.set(clock.offset)
     metrics.clock_simulated.set(1 if clock.simulated else 0)
