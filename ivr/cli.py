@@ -31,6 +31,7 @@ from ivr.settings import (
     load_settings,
 )
 from ivr.state.config import Loaded, load
+from ivr.state.store import open_store
 from routing.check import warnings
 from routing.model import Campaign
 from routing.preview import coverage_table, route_lines, snapshot
@@ -47,8 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Check the settings and the config, then exec gunicorn with the service's config file."""
     try:
         settings = load_settings()
-        if not args.workers:
-            load_server_settings()  # WEB_CONCURRENCY and IVR_BIND, as gunicorn's config file will read them
+        server = load_server_settings()  # WEB_CONCURRENCY and the directories, as gunicorn's config file reads them
         load(settings.menu_file, settings.routing_file, settings.partners_file, audio_dir=settings.audio_dir)
     except (SettingsError, ConfigError) as e:
         print(f"ivr serve: not starting: {e}", file=sys.stderr)
@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         PROMETHEUS_MULTIPROC_DIR=str(settings.metrics_dir or temp / f"ivr-metrics-{args.port}"),
         IVR_RUNTIME_DIR=str(settings.runtime_dir or temp / f"ivr-runtime-{args.port}"),
         IVR_BIND=f"{args.host}:{args.port}",
-        **({"WEB_CONCURRENCY": str(args.workers)} if args.workers else {}),
+        WEB_CONCURRENCY=str(args.workers or server.web_concurrency),  # gunicorn reads it too, and trips on a blank
     )
     conf = Path(__file__).with_name("gunicorn_conf.py")
     argv = ["gunicorn", "-c", str(conf), "ivr.app:create_app()"]
@@ -235,7 +235,6 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a campaign's volume report (CSV and charts) from the anonymized counts."""
-    from ivr.state.store import open_store
     from ivr.tools import report
 
     loaded = _load(args)

@@ -67,6 +67,35 @@ def test_serve_without_token_refuses_to_start() -> None:
         "(set it to the account's auth token)"]
 
 
+def test_serve_with_a_blank_worker_count_starts_with_the_default(tmp_path: Path) -> None:
+    """WEB_CONCURRENCY set but blank (as a Procfile host may leave it) is unset: `ivr serve` starts and answers,
+    rather than gunicorn stopping on a traceback while callers hear Twilio's error."""
+    import signal
+    import time
+
+    port = free_port()
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "WEB_CONCURRENCY": "", "IVR_LOG_FORMAT": "json",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime")}
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                time.sleep(0.05)
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def test_ivr_call_cli_prints_what_the_caller_hears(tmp_path: Path) -> None:
     """`ivr call` (the README's demo) walks a call with no Twilio account and no Redis server."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
