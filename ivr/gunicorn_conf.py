@@ -12,7 +12,7 @@ from prometheus_client import multiprocess
 from ivr.settings import load_server_settings
 from ivr.state.config import request_reload
 
-_server = load_server_settings()  # gunicorn reads this file once, in the master: a wrong value stops the start
+_server = load_server_settings()  # read in the master at start and again at each SIGHUP; a wrong value stops it
 bind = _server.bind
 workers = _server.web_concurrency
 # gthread with one thread: one request at a time per process (threads would fight over the GIL and lengthen the

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from ivr.state.keys import key
 
 log = structlog.get_logger("ivr.state")
 
@@ -22,8 +23,8 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def save_state(client: Any, state_file: Path, key: Callable[[str, str], str]) -> None:
-    """Write the embedded store's counts (never a call's keys) to its state file, atomically; `key` names the keys."""
+def save_state(client: Any, state_file: Path) -> None:
+    """Write the embedded store's counts (never a call's keys) to its state file, atomically."""
     out = []
     for kind in PERSISTED:
         for k in client.scan_iter(match=key(kind, "*")):

@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from ivr.privacy import withheld
 from ivr.settings import load_settings
-from ivr.state.store import AGGREGATE_TTL, key
+from ivr.state.keys import AGGREGATE_TTL, key
 
 
 def count_once(marker: str, counts: str, counters: list[str]) -> bool:

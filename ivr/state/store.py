@@ -28,10 +28,10 @@ from rq import Queue
 from ivr.privacy import withheld
 from ivr.settings import Settings
 from ivr.state import embedded
+from ivr.state.keys import AGGREGATE_TTL, key
 
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-AGGREGATE_TTL = 400 * 86400  # daily counts outlive the campaign and the next year's report
 RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
 
@@ -51,11 +51,6 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 """
-
-
-def key(kind: str, ident: str) -> str:
-    """Every key the service writes: ivr:<kind>:<id>."""
-    return f"ivr:{kind}:{ident}"
 
 
 def valid_call_sid(value: str | None) -> str | None:
@@ -204,7 +199,7 @@ class Store:
     def _save_state(self) -> None:
         """Write the embedded store's counts to its state file (no call keys); nothing for Redis."""
         if self.state_file is not None:
-            embedded.save_state(self.client, self.state_file, key)
+            embedded.save_state(self.client, self.state_file)
 
     def take_place(self, partner: str, capacity: int, member: str) -> bool:
         """A place for this call at the partner if it is under its cap. Without Redis caps are not enforced."""

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from common.facts import JST
 from ivr.state.jobs import WAIT_BUCKETS
-from ivr.state.store import key
+from ivr.state.keys import key
 from routing.model import Campaign
 
 SMALL = 5

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from defusedxml.ElementTree import fromstring
 from twilio.request_validator import RequestValidator
 
+from common.facts import DIAL_ANSWERED
+
 MAX_TWIML_BYTES = 64 * 1024
-CONNECTED_QUEUE = frozenset({"bridged"})
-CONNECTED_DIAL = frozenset({"completed", "answered"})
+CONNECTED_QUEUE = frozenset({"bridged"})  # the one QueueResult the stand-in gives a caller a counsellor took
 
 
 @dataclass
@@ -361,7 +362,7 @@ class StandIn:
         target = ", ".join(targets)
         queues = [c for c in verb if c.tag == "Queue"]
         self._emit(result, Event("dial", target=target, result=self.dial_status))
-        if self.dial_status in CONNECTED_DIAL:
+        if self.dial_status in DIAL_ANSWERED:
             for q in queues:  # the dequeued caller hears the Queue url's document before the bridge
                 if q.get("url"):
                     doc = self.fetch(result, urllib.parse.urljoin(url, q.get("url", "")), {
