@@ -2,20 +2,20 @@
 
 Three pydantic-settings classes, one per kind of process:
 
-- `Settings`: what every command may read without a secret (file paths, display, the store). File-only commands
-  (`ivr config check`, `ivr route`, `ivr snapshot`, ...) build it with `load_file_settings()`, so they never need a
-  made-up Twilio token.
+- `Settings`: what every command may read without a secret being required (file paths, display, the store, and the
+  Twilio token when it is set). File-only commands (`ivr config check`, `ivr route`, `ivr snapshot`, ...) build it
+  with `load_file_settings()`, so they never need a made-up Twilio token.
 - `ServiceSettings(Settings)`: the web service, its webhooks and its RQ jobs; the Twilio auth token is required and
   the other secrets live here. Built with `load_settings()`.
-- `ServerSettings`: what gunicorn's config file needs (bind address, worker count, directories), no token. Built with
-  `load_server_settings()`.
+- `ServerSettings`: what gunicorn's config file needs (bind address, worker count), no token. Built with
+  `load_server_settings()`. It shares the metrics and runtime directories with `ServiceSettings`.
 
-Each field names its environment variable; values come from the keyword arguments first (a caller's or test's
-`overrides`), then from the environment, read verbatim (never JSON-decoded) by `_Environment` from `os.environ` or
-the `environ=` mapping a test passes. A blank value counts as unset.
+Each field's validation alias is its environment variable. Values come from `overrides` (keyword arguments, by
+variable name) first, then from pydantic-settings' environment source, verbatim: IVR_ENTRY_NUMBERS keeps its comma
+format and nothing is JSON-decoded. A blank or whitespace-only value counts as unset.
 
 A wrong value stops the command with `SettingsError`, one line naming the variable and what is allowed. Secrets
-(the auth token, the hash key, the admin token) are never echoed in an error or shown in a repr.
+(the auth token, the hash key, the admin token, a password in REDIS_URL) are never echoed in an error or a repr.
 
 `child_environment()` hands the environment on to a child process (`ivr serve` execs gunicorn).
 """
@@ -27,14 +27,12 @@ import hmac
 import os
 import re
 from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.facts import parse_instant
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
@@ -54,10 +52,6 @@ _MISSING = {"TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN is not set: without it no Tw
                                  "(set it to the account's auth token)"}
 _SCRUB_MIN = 8  # secrets at least this long are blanked out of any error message, whichever variable held them
 
-# The mapping load_*(environ=...) reads instead of os.environ. settings_customise_sources is a classmethod with no
-# per-call argument, so the mapping reaches it this way, set and reset around one construction.
-_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("ivr_settings_environ", default=None)
-
 
 class SettingsError(Exception):
     """A setting is missing or wrong; the one-line message names the variable and what is allowed."""
@@ -65,30 +59,6 @@ class SettingsError(Exception):
     def __init__(self, message: str, variable: str | None = None):
         super().__init__(message)
         self.variable = variable
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """The variables a settings class names, taken verbatim from a mapping: os.environ unless load_* passed one."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None):
-        super().__init__(settings_cls)
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        """The field's value from its variable (None when unset), the variable's name, and False: never JSON."""
-        name = _variable(field, field_name)
-        return self.environ.get(name), name, False
-
-    def __call__(self) -> dict[str, Any]:
-        """{variable: raw text} for every field whose variable is set."""
-        found = (self.get_field_value(field, name) for name, field in self.settings_cls.model_fields.items())
-        return {name: value for value, name, _ in found if value is not None}
-
-
-def _variable(field: FieldInfo, field_name: str) -> str:
-    """The environment variable a field is read from: its validation alias."""
-    alias = field.validation_alias
-    return alias if isinstance(alias, str) else field_name
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -161,19 +131,7 @@ _WebUrl = Annotated[str, BeforeValidator(_web_url)]
 class _FromEnvironment(BaseSettings):
     """Shared configuration: immutable, exact upper-case variable names, values from overrides then environment."""
 
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keyword arguments (overrides) first, then the environment; no dotenv file, no secrets directory."""
-        return init_settings, _Environment(settings_cls, _ENVIRON.get())
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, env_ignore_empty=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -184,6 +142,13 @@ class _FromEnvironment(BaseSettings):
         return {key: value for key, value in data.items() if not _blank(value)}
 
 
+class _Directories(_FromEnvironment):
+    """The directories both the service and gunicorn's config file read."""
+
+    metrics_dir: _FilePath | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")  # set: multiprocess
+    runtime_dir: _FilePath | None = Field(None, validation_alias="IVR_RUNTIME_DIR")  # last good config for reloads
+
+
 class Settings(_FromEnvironment):
     """What every command may read, no secret needed: file paths, display, the store."""
 
@@ -192,13 +157,16 @@ class Settings(_FromEnvironment):
     partners_file: _FilePath | None = Field(None, validation_alias="IVR_PARTNERS_FILE")  # production contacts
     audio_dir: _FilePath = Field(DEFAULT_AUDIO, validation_alias="IVR_AUDIO_DIR")  # <dir>/<language>/<clip>.wav
     clock: _Text | None = Field(None, validation_alias="IVR_CLOCK")  # the instant a rehearsal's clock starts at
-    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL")  # unset: the embedded store
+    # unset: the embedded store; not in the repr, since the URL may carry a password
+    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
     xdg_state_home: _FilePath | None = Field(None, validation_alias="XDG_STATE_HOME", exclude=True,
                                            repr=False)  # only to place state_dir
     state_dir: _FilePath = Field(validation_alias="IVR_STATE_DIR")  # the embedded store's counts (no call data)
     call_ttl: int = Field(DEFAULT_CALL_TTL, validation_alias="IVR_CALL_TTL")
     log_level: LogLevel = Field("info", validation_alias="IVR_LOG_LEVEL")
     log_format: LogFormat = Field("auto", validation_alias="IVR_LOG_FORMAT")
+    # optional here (`ivr call` signs with it when set); ServiceSettings.auth_token requires it
+    twilio_token: _SecretText | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN", repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -259,7 +227,7 @@ def _choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     return text
 
 
-class ServiceSettings(Settings):
+class ServiceSettings(Settings, _Directories):
     """The web service, its webhooks and its RQ jobs: the Twilio auth token is required."""
 
     auth_token: _SecretText = Field(validation_alias="TWILIO_AUTH_TOKEN", repr=False)
@@ -268,12 +236,11 @@ class ServiceSettings(Settings):
     hash_key: bytes = Field(validation_alias="IVR_HASH_KEY", repr=False)  # keys the caller hashes in logs
     # unset: the /admin/* endpoints answer 404
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)
-    runtime_dir: _FilePath | None = Field(None, validation_alias="IVR_RUNTIME_DIR")  # last good config for reloads
     account_sid: _Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
     sms_from: _Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
     caller_id: _Text | None = Field(None, validation_alias="IVR_CALLER_ID")  # shown to partners we dial
-    entries: dict[str, str] = Field(default_factory=dict, validation_alias="IVR_ENTRY_NUMBERS")  # our number -> label
-    metrics_dir: _FilePath | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")  # set: multiprocess
+    # our number -> label; NoDecode: the environment's comma format reaches _entries as text, never as JSON
+    entries: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, validation_alias="IVR_ENTRY_NUMBERS")
     gunicorn_master: int | None = Field(None, validation_alias="IVR_GUNICORN_MASTER")  # /admin/reload SIGHUPs it
 
     @model_validator(mode="before")
@@ -319,13 +286,11 @@ class ServiceSettings(Settings):
             raise _invalid(f"{_shown(value)} is not a process id (a whole number of at least 1)") from None
 
 
-class ServerSettings(_FromEnvironment):
+class ServerSettings(_Directories):
     """What gunicorn's config file needs: no token, since the master only forks workers."""
 
     bind: _Text = Field(DEFAULT_BIND, validation_alias="IVR_BIND")
     web_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), validation_alias="WEB_CONCURRENCY")
-    metrics_dir: _FilePath | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
-    runtime_dir: _FilePath | None = Field(None, validation_alias="IVR_RUNTIME_DIR")
 
     @field_validator("web_concurrency", mode="before")
     @classmethod
@@ -340,28 +305,21 @@ class ServerSettings(_FromEnvironment):
 _S = TypeVar("_S", bound=_FromEnvironment)
 
 
-def _build(cls: type[_S], overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> _S:
-    """An instance of `cls` from `overrides` then `environ` (os.environ when None); one-line SettingsError if wrong."""
-    names = {_variable(field, name) for name, field in cls.model_fields.items()}
-    given = {key: value for key, value in (overrides or {}).items() if key in names}
-    reset = _ENVIRON.set(environ)
+def _build(cls: type[_S], overrides: Mapping[str, Any] | None = None) -> _S:
+    """An instance of `cls` from `overrides` then the environment; a one-line SettingsError if a value is wrong."""
+    given = dict(overrides or {})
     try:
-        return cls(**given)
+        return cls(**given)  # keyword arguments come before the environment; names no field reads are ignored
     except ValidationError as e:
         first = e.errors(include_url=False, include_input=False)[0]
-        source = os.environ if environ is None else environ
-        secrets = [value.strip() for value in (*map(given.get, SECRETS), *map(source.get, SECRETS))
+        secrets = [value.strip() for value in (*map(given.get, SECRETS), *map(os.environ.get, SECRETS))
                    if isinstance(value, str) and value.strip()]
-        raise _error(cls, first, secrets) from None
-    finally:
-        _ENVIRON.reset(reset)
+        raise _error(first, secrets) from None
 
 
-def _error(cls: type[_FromEnvironment], error: ErrorDetails, secrets: list[str]) -> SettingsError:
-    """One line from pydantic's first error: the variable, then what is wrong and what is allowed."""
-    loc = str(error["loc"][0]) if error["loc"] else ""
-    field = cls.model_fields.get(loc)
-    variable = _variable(field, loc) if field is not None else loc
+def _error(error: ErrorDetails, secrets: list[str]) -> SettingsError:
+    """One line from pydantic's first error: the variable (pydantic's loc is the alias), then what is wrong."""
+    variable = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "missing":
         message = _MISSING.get(variable, f"{variable} is not set")
     else:
@@ -372,21 +330,19 @@ def _error(cls: type[_FromEnvironment], error: ErrorDetails, secrets: list[str])
     return SettingsError(" ".join(message.splitlines()), variable or None)
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None,
-                  environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    """The web service's settings: `overrides` (variable name -> value) win over `environ` (default os.environ)."""
-    return _build(ServiceSettings, overrides, environ)
+def load_settings(overrides: Mapping[str, Any] | None = None) -> ServiceSettings:
+    """The web service's settings: `overrides` (variable name -> value) win over the environment."""
+    return _build(ServiceSettings, overrides)
 
 
-def load_file_settings(overrides: Mapping[str, Any] | None = None,
-                       environ: Mapping[str, str] | None = None) -> Settings:
+def load_file_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     """The settings of a command that reads files only: no token needed."""
-    return _build(Settings, overrides, environ)
+    return _build(Settings, overrides)
 
 
-def load_server_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
-    """gunicorn's settings (ivr/gunicorn_conf.py) from `environ` (default os.environ)."""
-    return _build(ServerSettings, None, environ)
+def load_server_settings() -> ServerSettings:
+    """gunicorn's settings (ivr/gunicorn_conf.py), from the environment."""
+    return _build(ServerSettings)
 
 
 def child_environment(**extra: str) -> dict[str, str]:
@@ -394,7 +350,6 @@ def child_environment(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
 
 
-def configured_token(environ: Mapping[str, str] | None = None) -> str | None:
+def configured_token() -> str | None:
     """TWILIO_AUTH_TOKEN when it is set, else None: `ivr call` signs with it, or with a token of its own in-process."""
-    source = os.environ if environ is None else environ
-    return (source.get("TWILIO_AUTH_TOKEN") or "").strip() or None
+    return load_file_settings().twilio_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,11 @@ from pydantic import ValidationError
 
 from ivr.settings import (
     DEFAULT_AUDIO,
+    ServerSettings,
+    ServiceSettings,
     SettingsError,
     child_environment,
+    configured_token,
     load_file_settings,
     load_server_settings,
     load_settings,
@@ -58,71 +61,96 @@ WRONG_SERVER = [
 ]
 
 
-def _error(load: Callable[..., object], environ: dict[str, str],
-           overrides: dict[str, object] | None = None) -> SettingsError:
-    """The SettingsError `load` raises for these values."""
+Env = Callable[[Mapping[str, str]], None]
+READ = {str(f.validation_alias) for cls in (ServiceSettings, ServerSettings) for f in cls.model_fields.values()}
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch) -> Env:
+    """Unsets every variable the settings read, so the developer's shell cannot leak in; returns a setter for the test."""
+    for name in [n for n in os.environ if n.startswith(("IVR_", "TWILIO_")) or n in READ]:
+        monkeypatch.delenv(name)
+
+    def setenv(values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return setenv
+
+
+def _error(load: Callable[..., object], overrides: dict[str, object] | None = None) -> SettingsError:
+    """The SettingsError `load` raises for the environment the test set and these overrides."""
     with pytest.raises(SettingsError) as caught:
-        load(**({"overrides": overrides} if overrides is not None else {}), environ=environ)
+        load(**({"overrides": overrides} if overrides is not None else {}))
     return caught.value
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), WRONG)
-def test_wrong_value_for_any_command_is_one_line_naming_the_variable(variable: str, value: str, message: str) -> None:
+def test_wrong_value_for_any_command_is_one_line_naming_the_variable(variable: str, value: str, message: str,
+                                                                     env: Env) -> None:
     """A typo in a shared setting would stop a file-only command with a pydantic dump instead of one clear line."""
-    error = _error(load_file_settings, {variable: value})
+    env({variable: value})
+    error = _error(load_file_settings)
     assert (message, variable) == (str(error), error.variable)
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), WRONG + WRONG_SERVICE)
 def test_wrong_value_stops_the_service_with_one_line_naming_the_variable(variable: str, value: str,
-                                                                         message: str) -> None:
+                                                                         message: str, env: Env) -> None:
     """The service would boot on a wrong value, or stop with a pydantic dump that does not say which variable."""
-    error = _error(load_settings, {**SERVICE, variable: value})
+    env({**SERVICE, variable: value})
+    error = _error(load_settings)
     assert (message, variable) == (str(error), error.variable)
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), WRONG_SERVER)
 def test_wrong_server_value_stops_gunicorn_with_one_line_naming_the_variable(variable: str, value: str,
-                                                                             message: str) -> None:
+                                                                             message: str, env: Env) -> None:
     """gunicorn would start with a ValueError traceback from its config file instead of naming WEB_CONCURRENCY."""
-    error = _error(load_server_settings, {variable: value})
+    env({variable: value})
+    error = _error(load_server_settings)
     assert (message, variable) == (str(error), error.variable)
 
 
-def test_error_carries_no_pydantic_traceback() -> None:
+def test_error_carries_no_pydantic_traceback(env: Env) -> None:
     """The operator would see pydantic's multi-line error chained under the settings error."""
-    error = _error(load_settings, {**SERVICE, "REDIS_URL": "http://x"})
+    env({**SERVICE, "REDIS_URL": "http://x"})
+    error = _error(load_settings)
     assert (None, True) == (error.__cause__, error.__suppress_context__)
 
 
 def test_wrong_typed_override_is_one_line() -> None:
     """A test or caller passing a number for a path would get a pydantic dump instead of a line naming the variable."""
-    error = _error(load_file_settings, {}, {"IVR_MENU_FILE": 3})
+    error = _error(load_file_settings, {"IVR_MENU_FILE": 3})
     assert "IVR_MENU_FILE: '3' is not a path" == str(error)
 
 
 @pytest.mark.parametrize("environ", [{}, {"TWILIO_AUTH_TOKEN": ""}, {"TWILIO_AUTH_TOKEN": "  "}])
-def test_service_without_token_does_not_start(environ: dict[str, str]) -> None:
+def test_service_without_token_does_not_start(environ: dict[str, str], env: Env) -> None:
     """Without the token every Twilio webhook would be refused with a 403 instead of the boot stopping."""
-    error = _error(load_settings, environ)
+    env(environ)
+    error = _error(load_settings)
     assert (MISSING_TOKEN, "TWILIO_AUTH_TOKEN") == (str(error), error.variable)
 
 
-def test_file_commands_need_no_token() -> None:
+def test_file_commands_need_no_token(env: Env) -> None:
     """`ivr config check`, `ivr route` and friends would demand a made-up Twilio token."""
-    settings = load_file_settings(environ={"IVR_MENU_FILE": "/etc/ivr/menu.yaml"})
-    assert Path("/etc/ivr/menu.yaml") == settings.menu_file
+    env({"IVR_MENU_FILE": "/etc/ivr/menu.yaml"})
+    settings = load_file_settings()
+    assert (Path("/etc/ivr/menu.yaml"), None) == (settings.menu_file, settings.twilio_token)
 
 
-def test_server_settings_need_no_token() -> None:
+def test_server_settings_need_no_token(env: Env) -> None:
     """gunicorn's master, which only forks workers, would refuse to start without the Twilio token."""
-    settings = load_server_settings({"IVR_BIND": "0.0.0.0:8080", "WEB_CONCURRENCY": "3"})
+    env({"IVR_BIND": "0.0.0.0:8080", "WEB_CONCURRENCY": "3"})
+    settings = load_server_settings()
     assert ("0.0.0.0:8080", 3) == (settings.bind, settings.web_concurrency)
 
 
-def test_defaults() -> None:
+def test_defaults(env: Env) -> None:
     """With nothing set, the service would not find the menu, the routing or the recordings shipped with it."""
-    settings = load_settings(environ={**SERVICE, "XDG_STATE_HOME": "/var/lib/state"})
+    env({**SERVICE, "XDG_STATE_HOME": "/var/lib/state"})
+    settings = load_settings()
     expected: dict[str, object] = {
         "menu_file": DEFAULT_MENU, "routing_file": DEFAULT_ROUTING, "partners_file": None, "audio_dir": DEFAULT_AUDIO,
         "clock": None, "redis_url": None, "state_dir": Path("/var/lib/state/ivr"), "call_ttl": 21600,
@@ -136,117 +164,141 @@ def test_defaults() -> None:
 
 def test_state_dir_without_xdg_is_under_home() -> None:
     """The embedded store's counts would be written somewhere unexpected, or lost between runs."""
-    assert Path.home() / ".local" / "state" / "ivr" == load_file_settings(environ={}).state_dir
+    assert Path.home() / ".local" / "state" / "ivr" == load_file_settings().state_dir
 
 
 def test_server_defaults() -> None:
     """`ivr serve` would bind to a public interface, or run a single worker, without being asked to."""
-    settings = load_server_settings({})
+    settings = load_server_settings()
     expected = ("127.0.0.1:8000", 2 * (os.cpu_count() or 1), None, None)
     assert expected == (settings.bind, settings.web_concurrency, settings.metrics_dir, settings.runtime_dir)
 
 
-def test_overrides_beat_environ() -> None:
+def test_directories_are_read_alike_by_service_and_gunicorn(env: Env) -> None:
+    """gunicorn's master and its workers would disagree on where multiprocess metrics or the last good config live."""
+    env({**SERVICE, "PROMETHEUS_MULTIPROC_DIR": " /run/ivr/metrics ", "IVR_RUNTIME_DIR": "/run/ivr/runtime"})
+    service, server = load_settings(), load_server_settings()
+    expected = (Path("/run/ivr/metrics"), Path("/run/ivr/runtime"))
+    assert (expected, expected) == ((service.metrics_dir, service.runtime_dir), (server.metrics_dir, server.runtime_dir))
+
+
+def test_overrides_beat_environ(env: Env) -> None:
     """A test's or `ivr call`'s own values would lose to whatever the shell happens to export."""
-    environ = {**SERVICE, "REDIS_URL": "redis://shell:6379/0", "IVR_CALL_TTL": "600", "IVR_MENU_FILE": "/shell.yaml"}
+    env({**SERVICE, "REDIS_URL": "redis://shell:6379/0", "IVR_CALL_TTL": "600", "IVR_MENU_FILE": "/shell.yaml"})
     overrides = {"REDIS_URL": "redis://test:6379/1", "IVR_CALL_TTL": 120, "IVR_MENU_FILE": Path("/test.yaml"),
                  "CLOCK": object()}
-    settings = load_settings(overrides, environ)
+    settings = load_settings(overrides)
     assert ("redis://test:6379/1", 120, Path("/test.yaml")) == (settings.redis_url, settings.call_ttl,
                                                                  settings.menu_file)
 
 
-def test_blank_means_unset() -> None:
+def test_blank_means_unset(env: Env) -> None:
     """An empty `REDIS_URL=` in an env file would be taken as a URL, or an empty path as the menu file."""
-    settings = load_settings(environ={**SERVICE, "REDIS_URL": "  ", "IVR_MENU_FILE": "", "IVR_PARTNERS_FILE": " ",
-                                      "IVR_CALL_TTL": "", "IVR_ENTRY_NUMBERS": ""})
-    assert (None, DEFAULT_MENU, None, 21600, {}) == (settings.redis_url, settings.menu_file, settings.partners_file,
-                                                     settings.call_ttl, settings.entries)
+    env({**SERVICE, "REDIS_URL": "  ", "IVR_MENU_FILE": "", "IVR_PARTNERS_FILE": " ", "IVR_CALL_TTL": "",
+         "IVR_ENTRY_NUMBERS": "", "IVR_GUNICORN_MASTER": " "})
+    settings = load_settings()
+    assert (None, DEFAULT_MENU, None, 21600, {}, None) == (settings.redis_url, settings.menu_file,
+                                                           settings.partners_file, settings.call_ttl, settings.entries,
+                                                           settings.gunicorn_master)
 
 
-def test_blank_override_unsets_the_environment_value() -> None:
+def test_blank_override_unsets_the_environment_value(env: Env) -> None:
     """A test asking for the embedded store would quietly get the Redis the shell exports."""
-    settings = load_file_settings({"REDIS_URL": ""}, {"REDIS_URL": "redis://shell:6379/0"})
-    assert settings.redis_url is None
+    env({"REDIS_URL": "redis://shell:6379/0"})
+    assert load_file_settings({"REDIS_URL": ""}).redis_url is None
 
 
 @pytest.mark.parametrize("url", ["redis://localhost:6379/0", "rediss://cache.example.jp:6380", "unix:///run/r.sock"])
-def test_redis_schemes_accepted(url: str) -> None:
+def test_redis_schemes_accepted(url: str, env: Env) -> None:
     """A TLS or socket Redis would be refused at boot."""
-    assert url == load_file_settings(environ={"REDIS_URL": f" {url} "}).redis_url
+    env({"REDIS_URL": f" {url} "})
+    assert url == load_file_settings().redis_url
 
 
-def test_values_are_normalised() -> None:
+def test_values_are_normalised(env: Env) -> None:
     """A trailing slash would break the signature check's URL; an upper-case level or stray space would be refused."""
-    settings = load_settings(environ={**SERVICE, "IVR_PUBLIC_URL": "https://hotline.example.jp/ ",
-                                      "IVR_AUDIO_URL": "https://cdn.example.jp/audio/", "IVR_LOG_LEVEL": " DEBUG",
-                                      "IVR_LOG_FORMAT": "JSON", "IVR_CLOCK": " 2025-05-03T03:00:00+09:00 ",
-                                      "IVR_CALL_TTL": "60", "IVR_GUNICORN_MASTER": "4242"})
+    env({**SERVICE, "IVR_PUBLIC_URL": "https://hotline.example.jp/ ", "IVR_AUDIO_URL": "https://cdn.example.jp/audio/",
+         "IVR_LOG_LEVEL": " DEBUG", "IVR_LOG_FORMAT": "JSON", "IVR_CLOCK": " 2025-05-03T03:00:00+09:00 ",
+         "IVR_CALL_TTL": "60", "IVR_GUNICORN_MASTER": "4242"})
+    settings = load_settings()
     assert ("https://hotline.example.jp", "https://cdn.example.jp/audio", "debug", "json",
             "2025-05-03T03:00:00+09:00", 60, 4242) == (
         settings.public_url, settings.audio_url, settings.log_level, settings.log_format, settings.clock,
         settings.call_ttl, settings.gunicorn_master)
 
 
-def test_entry_numbers_parse_the_comma_format() -> None:
+def test_entry_numbers_parse_the_comma_format(env: Env) -> None:
     """Calls to the 0120 number would be counted as calls to #9999, or the service would not start."""
-    settings = load_settings(environ={**SERVICE, "IVR_ENTRY_NUMBERS": " +81120494949=0120, +815012349999 = 9999,"})
-    assert {"+81120494949": "0120", "+815012349999": "9999"} == settings.entries
+    env({**SERVICE, "IVR_ENTRY_NUMBERS": " +81120494949=0120, +815012349999 = 9999,"})
+    assert {"+81120494949": "0120", "+815012349999": "9999"} == load_settings().entries
 
 
-def test_hash_key_derived_from_token() -> None:
+def test_hash_key_derived_from_token(env: Env) -> None:
     """Caller hashes would differ between workers or change meaning after an upgrade, breaking repeat-caller counts."""
+    env({"TWILIO_AUTH_TOKEN": " tok "})
     expected = hmac.new(b"tok", b"ivr call hash", hashlib.sha256).digest()
-    assert expected == load_settings(environ={"TWILIO_AUTH_TOKEN": " tok "}).hash_key
+    assert expected == load_settings().hash_key
 
 
-def test_hash_key_from_its_variable() -> None:
+def test_hash_key_from_its_variable(env: Env) -> None:
     """A dedicated IVR_HASH_KEY would be ignored, so rotating the auth token would change every caller hash."""
-    settings = load_settings(environ={**SERVICE, "IVR_HASH_KEY": "clé"})
-    assert "clé".encode() == settings.hash_key
+    env({**SERVICE, "IVR_HASH_KEY": "clé"})
+    assert "clé".encode() == load_settings().hash_key
+
+
+@pytest.mark.parametrize(("environ", "expected"), [({"TWILIO_AUTH_TOKEN": " tok "}, "tok"),
+                                                   ({"TWILIO_AUTH_TOKEN": "  "}, None), ({}, None)])
+def test_configured_token(environ: dict[str, str], expected: str | None, env: Env) -> None:
+    """`ivr call` would sign with a blank token, or miss the one the shell exports and make one up."""
+    env(environ)
+    assert expected == configured_token()
 
 
 @pytest.mark.parametrize(("variable", "holder"), [("TWILIO_AUTH_TOKEN", "REDIS_URL"), ("IVR_ADMIN_TOKEN", "IVR_CLOCK"),
                                                   ("IVR_HASH_KEY", "IVR_PUBLIC_URL")])
-def test_secret_pasted_into_another_variable_is_not_echoed(variable: str, holder: str) -> None:
+def test_secret_pasted_into_another_variable_is_not_echoed(variable: str, holder: str, env: Env) -> None:
     """A secret pasted into the wrong variable would be printed to the terminal and the boot log."""
     secret = "s3cr3t-0123456789abcdef"
-    error = _error(load_settings, {**SERVICE, variable: secret, holder: secret})
+    env({**SERVICE, variable: secret, holder: secret})
+    error = _error(load_settings)
     assert (holder, False) == (error.variable, secret in str(error))
 
 
 @pytest.mark.parametrize("variable", ["TWILIO_AUTH_TOKEN", "IVR_ADMIN_TOKEN", "IVR_HASH_KEY"])
-def test_wrong_secret_is_not_echoed(variable: str) -> None:
+def test_wrong_secret_is_not_echoed(variable: str, env: Env) -> None:
     """A secret of the wrong type would be printed in the error that names it."""
-    error = _error(load_settings, SERVICE, {variable: 987654321})
+    env(SERVICE)
+    error = _error(load_settings, {variable: 987654321})
     assert (f"{variable}: must be text", "987654321" in str(error)) == (str(error), False)
 
 
-def test_password_in_redis_url_is_not_echoed() -> None:
+def test_password_in_redis_url_is_not_echoed(env: Env) -> None:
     """The Redis password would be printed with the scheme error."""
-    error = _error(load_file_settings, {"REDIS_URL": "http://:hunter2@cache:6379"})
+    env({"REDIS_URL": "http://:hunter2@cache:6379"})
+    error = _error(load_file_settings)
     assert "REDIS_URL: 'http://***@cache:6379' has an unknown scheme; use redis://, rediss:// or unix://" == str(error)
 
 
-def test_secrets_not_in_repr() -> None:
-    """Logging the settings object would write the auth token, hash key and admin token to the logs."""
-    settings = load_settings(environ={"TWILIO_AUTH_TOKEN": "tok-0123456789", "IVR_ADMIN_TOKEN": "adm-0123456789",
-                                      "IVR_HASH_KEY": "key-0123456789"})
-    shown = repr(settings)
-    assert [] == [secret for secret in ("tok-0123456789", "adm-0123456789", "key-0123456789") if secret in shown]
+def test_secrets_not_in_repr(env: Env) -> None:
+    """Logging the settings object would write the auth token, hash key, admin token or Redis password to the logs."""
+    env({"TWILIO_AUTH_TOKEN": "tok-0123456789", "IVR_ADMIN_TOKEN": "adm-0123456789", "IVR_HASH_KEY": "key-0123456789",
+         "REDIS_URL": "redis://:pw-0123456789@cache.example.jp:6379/0"})
+    shown = repr(load_settings())
+    assert [] == [secret for secret in ("tok-0123456789", "adm-0123456789", "key-0123456789", "pw-0123456789")
+                  if secret in shown]
 
 
 def test_settings_are_frozen() -> None:
     """Code changing a setting at run time would change it for every later call in the worker."""
-    settings = load_file_settings(environ={})
+    settings = load_file_settings()
     with pytest.raises(ValidationError, match="frozen"):
         settings.call_ttl = 60
 
 
 def test_child_environment_adds_to_a_copy() -> None:
     """gunicorn would start without the shell's variables, or with IVR_BIND left as the shell had it."""
-    env = child_environment(IVR_BIND="127.0.0.1:9000")
-    assert (dict, "127.0.0.1:9000", os.environ.get("PATH")) == (type(env), env["IVR_BIND"], env.get("PATH"))
+    child = child_environment(IVR_BIND="127.0.0.1:9000")
+    assert (dict, "127.0.0.1:9000", os.environ.get("PATH")) == (type(child), child["IVR_BIND"], child.get("PATH"))
 
 
 @pytest.mark.parametrize(("variable", "value", "command"), [
@@ -270,11 +322,8 @@ def test_a_wrong_setting_stops_the_command_with_one_line(variable: str, value: s
 
 def test_every_setting_is_in_the_readme_table() -> None:
     """A newcomer finds every environment variable the service reads in the README's settings table."""
-    from ivr.settings import ServerSettings, ServiceSettings
-
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     internal = {"IVR_GUNICORN_MASTER", "XDG_STATE_HOME"}  # set by gunicorn_conf; the standard XDG base directory
-    names = {str(f.validation_alias) for cls in (ServiceSettings, ServerSettings) for f in cls.model_fields.values()}
-    missing = sorted(n for n in names - internal if not any(f"`{n}`" in row for row in rows))
+    missing = sorted(n for n in READ - internal if not any(f"`{n}`" in row for row in rows))
     assert missing == []
