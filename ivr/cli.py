@@ -161,7 +161,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     r = loaded.routing
     m = loaded.menu
     unsaid = [f"{_audio_dir() / code}: {clip}.wav: recording does not exist, and {code} has no voice"
-              for code, clips in missing_audio(m, r.spec.referrals, _audio_dir()).items()
+              for code, clips in missing_audio(m, r.spec.referrals, loaded.recordings).items()
               if m.spec.languages[code].voice is None for clip in clips]
     if unsaid:  # a caller would hear English instead of their language
         print("\n".join(unsaid), file=sys.stderr)

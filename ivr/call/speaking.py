@@ -4,12 +4,11 @@ telephone numbers; the referral lines by name in the caller's language."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 from twilio.twiml import TwiML
 
 from common.facts import JST
-from ivr.state.recordings import EXTENSIONS, Recordings
+from ivr.state.recordings import Recordings
 from menus import Line, Menu, Named, Phone
 from routing import Decision
 from routing.model import Referral
@@ -25,15 +24,10 @@ def clip_texts(menu: Menu, referrals: Sequence[Referral], lang: str) -> dict[str
     return menu.clips_needed(lang, {r.id: menu.text_of(lang, referral_name(r)) for r in referrals})
 
 
-def missing_audio(menu: Menu, referrals: Sequence[Referral], audio_dir: Path) -> dict[str, list[str]]:
-    """Recorded language -> the clips it needs that are not on disk."""
-    out = {}
-    for code, lang in menu.spec.languages.items():
-        if lang.recorded:
-            folder = audio_dir / code
-            have = {f.stem for f in folder.iterdir() if f.suffix in EXTENSIONS} if folder.is_dir() else set()
-            out[code] = sorted(set(clip_texts(menu, referrals, code)) - have)
-    return out
+def missing_audio(menu: Menu, referrals: Sequence[Referral], recordings: Recordings) -> dict[str, list[str]]:
+    """Recorded language -> the clips it needs that `recordings` (the clips found on disk) lacks."""
+    return {code: sorted(clip for clip in clip_texts(menu, referrals, code) if (code, clip) not in recordings)
+            for code, lang in menu.spec.languages.items() if lang.recorded}
 
 
 class Speaker:

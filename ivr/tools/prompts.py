@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from common.configfile import ConfigError, Problem, load_model
 from common.facts import HOME
 from ivr.call.speaking import clip_texts, missing_audio
-from ivr.state.recordings import PLACEHOLDERS
+from ivr.state.recordings import PLACEHOLDERS, Recordings
 from menus import Menu, MenuFile, load_menu
 from menus import check as check_menu_file
 from routing.check import load_routing
@@ -172,7 +172,8 @@ def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[st
     notes = []
     if not out:
         menu = Menu(spec, str(menu_file))
-        for code, clips in missing_audio(menu, referrals_of(menu, routing_file), audio_dir).items():
+        found = Recordings(audio_dir, [code for code, lang in spec.languages.items() if lang.recorded])
+        for code, clips in missing_audio(menu, referrals_of(menu, routing_file), found).items():
             out += [f"{audio_dir / code}: {clip}.wav: recording does not exist" for clip in clips]
             waiting = placeholders(audio_dir, code)
             if waiting:
