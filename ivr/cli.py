@@ -122,31 +122,33 @@ def _ask_key() -> str | None:
         return None
 
 
-def _settings() -> Settings:
-    """The file-only settings, read once per command."""
-    return load_file_settings()
+def _settings(args: argparse.Namespace) -> Settings:
+    """The file-only settings, read from the environment once per command and kept with its arguments."""
+    if getattr(args, "file_settings", None) is None:
+        args.file_settings = load_file_settings()
+    return args.file_settings
 
 
 def _files(args: argparse.Namespace) -> tuple[Path, Path]:
     """The menu and routing files: --menu / --routing, else the settings (IVR_MENU_FILE, IVR_ROUTING_FILE)."""
-    settings = _settings()
+    settings = _settings(args)
     return (Path(getattr(args, "menu", None) or settings.menu_file),
             Path(getattr(args, "routing", None) or settings.routing_file))
 
 
 def _load(args: argparse.Namespace) -> Loaded:
     """Every config file, validated together, as the service would load them."""
-    settings = _settings()
+    settings = _settings(args)
     return load(*_files(args), settings.partners_file, audio_dir=settings.audio_dir)
 
 
-def _audio_dir() -> Path:
-    return _settings().audio_dir
+def _audio_dir(args: argparse.Namespace) -> Path:
+    return _settings(args).audio_dir
 
 
 def _now(args: argparse.Namespace) -> dt.datetime:
     at = getattr(args, "at", None)
-    return at if at is not None else Clock.from_setting(_settings().clock).now()
+    return at if at is not None else Clock.from_setting(_settings(args).clock).now()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -160,7 +162,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     r = loaded.routing
     m = loaded.menu
-    unsaid = [f"{_audio_dir() / code}: {clip}.wav: recording does not exist, and {code} has no voice"
+    unsaid = [f"{_audio_dir(args) / code}: {clip}.wav: recording does not exist, and {code} has no voice"
               for code, clips in missing_audio(m, r.spec.referrals, loaded.recordings).items()
               if m.spec.languages[code].voice is None for clip in clips]
     if unsaid:  # a caller would hear English instead of their language
@@ -239,7 +241,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     campaign = _campaign(loaded, args.campaign, "report")
-    days = report.read(open_store(_settings()).client, campaign)
+    days = report.read(open_store(_settings(args)).client, campaign)
     options = list(loaded.routing.plans[campaign.plan])
     for path in report.write(Path(args.out), campaign, days, options, args.publish):
         print(path)
@@ -262,11 +264,11 @@ def cmd_prompts(args: argparse.Namespace) -> int:
             print(f"  {c}")
         return 0
     if args.prompts_command == "record":
-        written = prompts.record(menu_file, routing_file, _audio_dir(), args.lang, voice=args.voice,
+        written = prompts.record(menu_file, routing_file, _audio_dir(args), args.lang, voice=args.voice,
                                  replace=args.replace)
-        print(f"{_audio_dir() / args.lang}: {len(written)} placeholder recordings written")
+        print(f"{_audio_dir(args) / args.lang}: {len(written)} placeholder recordings written")
         return 0
-    found, notes = prompts.check(menu_file, routing_file, _audio_dir())
+    found, notes = prompts.check(menu_file, routing_file, _audio_dir(args))
     for line in [*found, *notes]:
         print(line)
     print(f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, voices match, "
