@@ -249,19 +249,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    """The translators' and voice actors' tools: export, import, record, check."""
+    """The translators' and voice actors' tools: export, import, record, check; and the hold sound callers hear."""
+    if args.prompts_command == "hold":  # our own synthesis: no menu read, nothing of the tools extra needed
+        from ivr.tools import hold
+        print(f"wrote {hold.write(_audio_dir(args), args.out)} ({hold.HOLD_SECONDS} s)")
+        return 0
     from ivr.tools import prompts
-
     menu_file, routing_file = _files(args)
     if args.prompts_command == "export":
-        n = prompts.export(menu_file, Path(args.out))
-        print(f"wrote {args.out}: {n} prompts")
+        print(f"wrote {args.out}: {prompts.export(menu_file, Path(args.out))} prompts")
         return 0
     if args.prompts_command == "import":
         changed = prompts.import_csv(menu_file, Path(args.file))
-        print(f"{menu_file}: {len(changed)} prompts changed")
-        for c in changed:
-            print(f"  {c}")
+        print(f"{menu_file}: {len(changed)} prompts changed", *(f"  {c}" for c in changed), sep="\n")
         return 0
     if args.prompts_command == "record":
         written = prompts.record(menu_file, routing_file, _audio_dir(args), args.lang, voice=args.voice,
@@ -269,10 +269,8 @@ def cmd_prompts(args: argparse.Namespace) -> int:
         print(f"{_audio_dir(args) / args.lang}: {len(written)} placeholder recordings written")
         return 0
     found, notes = prompts.check(menu_file, routing_file, _audio_dir(args))
-    for line in [*found, *notes]:
-        print(line)
-    print(f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, voices match, "
-          "recordings present")
+    print(*found, *notes, f"{len(found)} problems" if found else f"ok: {menu_file}: every prompt in every language, "
+          "voices match, recordings present", sep="\n")
     return 1 if found else 0
 
 
@@ -350,22 +348,23 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--publish", action="store_true", help="show counts under 5 as '<5', for publication")
     rp.set_defaults(func=cmd_report)
 
-    pp = sub.add_parser("prompts", help="prompts for translators and voice actors")
+    pp = sub.add_parser("prompts", help="prompts for translators and voice actors, and the hold sound")
+    pp.set_defaults(func=cmd_prompts)
     pps = pp.add_subparsers(dest="prompts_command", required=True)
     pe = pps.add_parser("export", help="every prompt in every language to a CSV")
     pe.add_argument("--out", default="prompts.csv")
     pi = pps.add_parser("import", help="read a translated CSV back into the menu file, validated first")
     pi.add_argument("file")
-    pc = pps.add_parser("check", help="missing translations and recordings, broken placeholders, voices in the "
-                        "wrong language")
+    pc = pps.add_parser("check", help="missing translations and recordings, broken placeholders, wrong-language voices")
     pw = pps.add_parser("record", help="placeholder recordings with espeak-ng for the clips a language lacks")
     pw.add_argument("--lang", required=True, help="language code in the menu file, e.g. ne")
     pw.add_argument("--voice", help="espeak-ng voice (default: the language's code)")
     pw.add_argument("--replace", action="store_true", help="write every clip again, recorded or not")
+    ph = pps.add_parser("hold", help="write the hold sound callers hear while they wait (made here, ours to ship)")
+    ph.add_argument("--out", help="the WAV file (default: hold.wav in IVR_AUDIO_DIR, menus/audio/ when unset)")
     for sp_ in (pe, pi, pc, pw):
         sp_.add_argument("--menu", help="menu file (default: IVR_MENU_FILE or the shipped one)")
         sp_.add_argument("--routing", help="routing file, for referral names (default: IVR_ROUTING_FILE or shipped)")
-        sp_.set_defaults(func=cmd_prompts)
 
     cp = sub.add_parser("campaign", help="campaign tools")
     cps = cp.add_subparsers(dest="campaign_command", required=True)

@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -122,10 +123,26 @@ def _web_url(value: object) -> object:
     return url
 
 
+def _file_url(value: object) -> object:
+    """The http(s) URL of one file on a web server (a host and the file's path), stripped."""
+    if not isinstance(value, str):
+        return value
+    url = value.strip()
+    try:
+        parts = urlsplit(url) if url.startswith(WEB_SCHEMES) and not any(ch.isspace() for ch in url) else None
+    except ValueError:  # a malformed [IPv6] host
+        parts = None
+    if parts is None or not parts.hostname or parts.path.strip("/") == "":
+        raise _invalid(f"{_shown(url)} is not the web address of a sound file: write https:// (or http://), a host "
+                       "and the file's path, e.g. https://cdn.example.jp/hold.wav")
+    return url
+
+
 _Text = Annotated[str, BeforeValidator(_stripped)]
 _FilePath = Annotated[Path, BeforeValidator(_path)]
 _SecretText = Annotated[str, BeforeValidator(_secret_text)]
 _WebUrl = Annotated[str, BeforeValidator(_web_url)]
+_FileUrl = Annotated[str, BeforeValidator(_file_url)]
 
 
 class _FromEnvironment(BaseSettings):
@@ -233,6 +250,8 @@ class ServiceSettings(Settings, _Directories):
     auth_token: _SecretText = Field(validation_alias="TWILIO_AUTH_TOKEN", repr=False)
     public_url: _WebUrl | None = Field(None, validation_alias="IVR_PUBLIC_URL")  # the base URL Twilio signs
     audio_url: _WebUrl | None = Field(None, validation_alias="IVR_AUDIO_URL")  # recordings from a CDN or bucket
+    # the hold sound played between reassurance lines while callers wait; unset: <audio dir>/hold.wav, served by us
+    hold_url: _FileUrl | None = Field(None, validation_alias="IVR_HOLD_URL")
     hash_key: bytes = Field(validation_alias="IVR_HASH_KEY", repr=False)  # keys the caller hashes in logs
     # unset: the /admin/* endpoints answer 404
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)

@@ -17,8 +17,9 @@ from tests.support import BASE, CALLER, AppFactory, post_signed, signed
 OPEN = "2025-05-03T03:00:00+09:00"
 ADMIN = "admin-token-for-security-tests"
 SIGNED = ("/voice/", "/counselor/")
-# and /metrics, mounted beside the app; recorded prompts are fetched by Twilio's media fetcher, which does not sign
-PUBLIC = {"/healthz", "/readyz", "/static/<path:filename>", "/audio/<lang>/<name>"}
+# and /metrics, mounted beside the app; recorded prompts and the hold sound are fetched by Twilio's media fetcher,
+# which does not sign
+PUBLIC = {"/healthz", "/readyz", "/static/<path:filename>", "/audio/<lang>/<name>", "/audio/hold.wav"}
 KNOWN = {"/voice/incoming", "/voice/menu", "/voice/language", "/voice/referrals", "/voice/wait", "/voice/queue-done",
          "/voice/dial-done", "/voice/status", "/voice/fallback", "/counselor/incoming", "/counselor/pin",
          "/counselor/connecting", "/counselor/after", "/counselor/next"}

@@ -15,7 +15,8 @@ UrlFor = Callable[..., str]
 
 @dataclass(frozen=True)
 class Adapters:
-    """What the flow needs from the web side: URLs, the hotline's number, partner places, the SMS offer."""
+    """What the flow needs from the web side: URLs, the hotline's number, partner places, the SMS offer, where
+    recordings and the hold sound are fetched."""
 
     url: UrlFor
     line_number: Callable[[], str | None] = lambda: None  # shown to partners instead of the caller's number
@@ -25,6 +26,8 @@ class Adapters:
     joined: Callable[[str], None] = lambda queue: None  # the caller now waits in this queue
     audio_base: Callable[[], str] = lambda: "/audio"  # where Twilio fetches recordings
     audio_missing: Callable[[str, str], None] = lambda lang, to: None  # a recording was expected: (language, to)
+    # the hold sound Twilio plays between reassurance lines; None: none available
+    hold_url: Callable[[], str | None] = lambda: None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What the call flow asks of the web side, answered for the request being served: action URLs, the number a partner
-sees, places at capped partners, the SMS of referral lines, where recordings are fetched. `Flows` builds the flow
-of each loaded config with these, once.
+sees, places at capped partners, the SMS of referral lines, where recordings and the hold sound are fetched. `Flows`
+builds the flow of each loaded config with these, once.
 
 SMS is offered only for a caller whose number is present and not withheld, with Twilio's REST API configured. The
 number is never passed on or kept: the job gets the CallSid and asks Twilio for it.
@@ -52,6 +52,13 @@ def audio_base() -> str:
     return str(ext("settings").audio_url or public_base() + "/audio")
 
 
+def hold_url() -> str | None:
+    """The hold sound Twilio plays between reassurance lines: IVR_HOLD_URL, else our hold.wav where recordings are
+    fetched, else None (the audio folder has none)."""
+    fixed: str | None = ext("settings").hold_url
+    return fixed or ext("config").current.recordings.hold(audio_base)
+
+
 def audio_missing(lang: str, to: str) -> None:
     """Count a recording that was expected but missing, by language and what was said instead."""
     ext("metrics").audio_fallbacks.labels(lang, to).inc()
@@ -72,7 +79,8 @@ def send_sms(body: str) -> bool:
     return queued
 
 
-WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing)
+WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
+               hold_url=hold_url)
 
 
 class Flows:
