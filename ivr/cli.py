@@ -191,11 +191,15 @@ def _campaign(loaded: Loaded, campaign_id: str, command: str) -> Campaign:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    """Print who answers each option at an instant, and what follows them."""
-
+    """Print who answers each option at an instant, and what follows them (the language option: through its chain)."""
     loaded = _load(args)
-    print("\n".join(route_lines(loaded.routing, _now(args), args.option, args.language)))
+    print("\n".join(route_lines(loaded.routing, _now(args), args.option, args.language, _language_option(loaded))))
     return 0
+
+
+def _language_option(loaded: Loaded) -> str | None:
+    """The menu's option whose callers choose a language (offered while anyone can take them in one)."""
+    return next((o.id for o in loaded.menu.options if o.choose_language), None)
 
 
 def snapshot_file(routing_file: Path) -> Path:
@@ -205,10 +209,9 @@ def snapshot_file(routing_file: Path) -> Path:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Write the golden decisions file, or compare it with the config (--check)."""
-
     loaded = _load(args)
     path = Path(args.out) if args.out else snapshot_file(_files(args)[1])
-    text = snapshot(loaded.routing)
+    text = snapshot(loaded.routing, _language_option(loaded))
     if args.check:
         if path.exists() and path.read_text(encoding="utf-8") == text:
             print(f"ok: {path} matches the config")
@@ -223,14 +226,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     """Print a campaign's coverage table and draw its chart."""
-
     loaded = _load(args)
     r = loaded.routing
     campaign = _campaign(loaded, args.campaign, "coverage")
-    print("\n".join(coverage_table(r, campaign)))
+    print("\n".join(coverage_table(r, campaign, _language_option(loaded))))
     from ivr.tools.charts import coverage_png
 
-    out = coverage_png(r, campaign.id, Path(args.out or f"coverage-{campaign.id}.png"))
+    out = coverage_png(r, campaign.id, Path(args.out or f"coverage-{campaign.id}.png"), _language_option(loaded))
     print(f"chart: {out}")
     return 0
 
@@ -329,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("route", help="who answers each option at an instant, and what follows")
     rt.add_argument("--at", type=_instant, help="the instant (default: the clock)")
     rt.add_argument("--option", help="only this option")
-    rt.add_argument("--language", help="mark partners that do not serve this language")
+    rt.add_argument("--language", help="mark partners that take this language through an interpreter, or not at all")
     rt.set_defaults(func=cmd_route)
 
     sn = sub.add_parser("snapshot", help="write (or --check) the golden file of decisions at every hour")

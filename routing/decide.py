@@ -26,7 +26,7 @@ from routing.model import (
 
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
 OPTION_REF = "option:"
-URGENT = "-urgent"  # suffix of a partner's queue for urgent options
+URGENT = "-urgent"  # suffix of a partner's queue for the urgent lane (urgent options, callers in crisis)
 DAY = 1440
 ONE_DAY = dt.timedelta(days=1)
 
@@ -42,7 +42,8 @@ class Decision:
     campaign: Campaign | None = None
     next_campaign: Campaign | None = None
     referrals: tuple[Referral, ...] = ()
-    urgent: bool = False  # the option is urgent: its callers wait in the partner's -urgent queue
+    urgent: bool = False  # the urgent lane (an urgent option, or a caller in crisis): the partner's -urgent queue
+    interpreter: bool = False  # the partner takes the caller's language through an interpreter (not in its languages)
 
 
 class Hours:
@@ -85,10 +86,11 @@ class Hours:
 
 
 class _Line:
-    __slots__ = ("hours", "referral", "suits", "suits_all")
+    __slots__ = ("hours", "online", "referral", "suits", "suits_all")
 
     def __init__(self, r: Referral):
         self.referral = r
+        self.online = r.online
         self.suits_all = "all" in r.suits
         self.suits = frozenset(r.suits)
         self.hours = Hours(r.hours, r.closed)
@@ -135,11 +137,18 @@ class _Plan:
 
 @dataclass(frozen=True, slots=True)
 class _DayTable:
-    """One plan on one JST date: from each minute mark on, each option's chain and the options offered."""
+    """One plan on one JST date: from each minute mark on, each option's chain, the options offered (a partner on
+    its own shift), and the options whose chain holds a partner who takes callers in other languages."""
 
     marks: list[int]
     chains: list[dict[str, tuple[Partner, ...]]]
     offered: list[frozenset[str]]
+    abroad: list[frozenset[str]]
+
+
+def takes_other_languages(partner: Partner) -> bool:
+    """The partner takes a caller who does not speak Japanese: it speaks another language, or has an interpreter."""
+    return partner.interpreter or any(lang != HOME for lang in partner.languages)
 
 
 class Routing:
@@ -158,7 +167,9 @@ class Routing:
         self.plans = {name: {option: _Plan(op, self.partners, by_id) for option, op in plan.items()}
                       for name, plan in spec.plans.items()}
         self._counsellors = {n: c for c in spec.counsellors for n in c.numbers}
-        self._any_urgent = any(op.urgent for plan in spec.plans.values() for op in plan.values())
+        self._urgent = {name: next((o for o, op in plan.items() if op.urgent), None)
+                        for name, plan in spec.plans.items()}
+        self._abroad = frozenset(p.id for p in spec.partners if takes_other_languages(p))
         self._marks = sorted(self.boundaries())
         # Chains change only at shift and hours boundaries: each (plan, date) is worked out once, then looked up.
         self._day = functools.lru_cache(maxsize=4096)(self._day_table)
@@ -183,26 +194,39 @@ class Routing:
     def _day_table(self, plan_name: str, date: dt.date) -> _DayTable:
         plan = self.plans[plan_name]
         midnight = dt.datetime(date.year, date.month, date.day, tzinfo=JST)
-        chains, offered = [], []
+        chains, offered, abroad = [], [], []
         for m in self._marks:
             local = midnight + dt.timedelta(minutes=m)
-            chains.append({opt: self._chain_at(plan, opt, local) for opt in plan})
+            here = {opt: self._chain_at(plan, opt, local) for opt in plan}
+            chains.append(here)
             offered.append(frozenset(opt for opt, op in plan.items()
                                      if any(self._available(p, local) for p in op.staffed(local))))
-        return _DayTable(self._marks, chains, offered)
+            abroad.append(frozenset(opt for opt, chain in here.items() if any(p.id in self._abroad for p in chain)))
+        return _DayTable(self._marks, chains, offered, abroad)
 
     def _slot(self, campaign: Campaign, instant: dt.datetime) -> tuple[_DayTable, int]:
         local = instant.astimezone(JST)
         table = self._day(campaign.plan, local.date())
         return table, bisect.bisect_right(table.marks, local.hour * 60 + local.minute) - 1
 
-    def offered(self, instant: dt.datetime) -> frozenset[str]:
-        """Options with a partner on shift right now: the ones the menu speaks. Empty outside every window."""
+    def offered(self, instant: dt.datetime, language_option: str | None = None) -> frozenset[str]:
+        """Options with a partner on shift right now: the ones the menu speaks. Empty outside every window.
+        `language_option` (the menu's choose-language option) is also offered while its chain holds a partner who
+        takes callers in other languages (one who speaks them, or an interpreter-backed one)."""
         campaign = self.window_at(instant)
         if campaign is None:
             return frozenset()
         table, i = self._slot(campaign, instant)
-        return table.offered[i]
+        offered = table.offered[i]
+        if language_option is not None and language_option not in offered and language_option in table.abroad[i]:
+            return offered | {language_option}
+        return offered
+
+    def urgent_option(self, instant: dt.datetime) -> str | None:
+        """The option of the open campaign's plan marked urgent (the first, if several); None when none is, or
+        outside every window."""
+        campaign = self.window_at(instant)
+        return self._urgent.get(campaign.plan) if campaign is not None else None
 
     def chain(self, instant: dt.datetime, option: str, campaign: Campaign | None = None) -> tuple[Partner, ...]:
         """Partners to try in order: the option's shift, its overflow (options expanded), then the general line."""
@@ -241,37 +265,56 @@ class Routing:
 
     def open_referrals(self, instant: dt.datetime, option: str, limit: int = 2,
                        campaign: Campaign | None = None, language: str = HOME) -> tuple[Referral, ...]:
-        """Lines open at this instant for the option (for a caller in another language, lines that serve it first):
-        its referral set, else lines that suit it, else any line."""
+        """Phone lines open at this instant for the option (for a caller in another language, lines that serve it
+        first): its referral set, else lines that suit it, else lines that suit every option. Never a chat or mail
+        line: callers are told numbers here."""
+        return self._pick(instant, option, campaign, language, limit, online=False)
+
+    def online_referrals(self, instant: dt.datetime, option: str, campaign: Campaign | None = None,
+                         language: str = HOME, limit: int = 2) -> tuple[Referral, ...]:
+        """Chat and mail lines open at this instant that suit the option or every option, inside a window or not:
+        those in its referral set in the campaign (default: the window open at the instant) first, and for a caller
+        in another language, those that serve it before them."""
+        return self._pick(instant, option, campaign or self.window_at(instant), language, limit, online=True)
+
+    def _pick(self, instant: dt.datetime, option: str, campaign: Campaign | None, language: str, limit: int,
+              *, online: bool) -> tuple[Referral, ...]:
         local = instant.astimezone(JST)
         plan = self.plans[campaign.plan].get(option) if campaign else None
+        lines = [x for x in self._lines if x.online == online]
+        fitting = [x for x in lines if option in x.suits or x.suits_all]
+        speaks = [x for x in (fitting if online else lines)
+                  if language in x.referral.languages or "any" in x.referral.languages]
+        own = [x for x in (plan.referrals if plan else ()) if x.online == online]
+        tiers = (speaks if language != HOME else [], own, [x for x in lines if option in x.suits],
+                 [x for x in lines if x.suits_all])
         picked: list[_Line] = []
-        speaks = [x for x in self._lines if language in x.referral.languages or "any" in x.referral.languages]
-        tiers = (speaks if language != HOME else [], (plan.referrals if plan else ()),
-                 [x for x in self._lines if option in x.suits], [x for x in self._lines if x.suits_all])
         for tier in tiers:
             picked += [x for x in tier if x not in picked and x.hours.open_at(local)]
         return tuple(x.referral for x in picked[:limit])
 
-    def decide(self, instant: dt.datetime, option: str, step: int = 0, language: str = HOME) -> Decision:
+    def decide(self, instant: dt.datetime, option: str, step: int = 0, language: str = HOME,
+               urgent: bool = False) -> Decision:
         """Step `step` of the option's chain at this instant for a caller speaking `language`; past the chain,
-        the referral lines open now."""
+        the phone lines open now. `urgent` (a caller in crisis) puts the call on the urgent lane, as an urgent
+        option does: the partner's -urgent queue, taken first."""
         campaign = self.window_at(instant)
         if campaign is None:
             option = option if any(option in p for p in self.plans.values()) else self.general
             return Decision("closed", option, step, next_campaign=self.next_window(instant),
-                            referrals=self.open_referrals(instant, option, language=language))
+                            referrals=self.open_referrals(instant, option, language=language), urgent=urgent)
         if option not in self.plans[campaign.plan]:
             option = self.general
+        urgent = urgent or self.spec.plans[campaign.plan][option].urgent
         chain = self.chain(instant, option, campaign)
         if language != HOME:  # partners who speak it, then interpreter-backed ones; never a Japanese-only line
             chain = tuple(p for p in chain if language in p.languages) + tuple(
                 p for p in chain if p.interpreter and language not in p.languages)
         if 0 <= step < len(chain):
             partner = chain[step]
-            urgent = self.spec.plans[campaign.plan][option].urgent
-            return Decision(partner.kind, option, step, partner=partner, campaign=campaign, urgent=urgent)
-        return Decision("referrals", option, step, campaign=campaign,
+            return Decision(partner.kind, option, step, partner=partner, campaign=campaign, urgent=urgent,
+                            interpreter=language != HOME and language not in partner.languages)
+        return Decision("referrals", option, step, campaign=campaign, urgent=urgent,
                         referrals=self.open_referrals(instant, option, campaign=campaign, language=language))
 
     def counsellor(self, number: str) -> Counsellor | None:
@@ -279,11 +322,11 @@ class Routing:
         return self._counsellors.get(number.strip())
 
     def queues_of(self, partner_id: str) -> list[str]:
-        """A queue partner's Twilio queues, the urgent one first (when any option is urgent)."""
+        """A queue partner's Twilio queues, the urgent lane first: a caller in crisis may be on it in any plan."""
         p = self.partners.get(partner_id)
         if p is None or p.kind != "queue":
             return []
-        return [f"{p.contact}{URGENT}", p.contact] if self._any_urgent else [p.contact]
+        return [f"{p.contact}{URGENT}", p.contact]
 
     def boundaries(self) -> set[int]:
         """Every minute of the day at which some shift or hours rule starts or ends (for coverage checks)."""

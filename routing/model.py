@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from common.configfile import Strict
 from common.facts import E164_PATTERN, HOME
@@ -47,15 +48,21 @@ class Closure(Strict):
     end: str = Field(alias="to", pattern=MMDD)
 
 
+ReferralKind = Literal["phone", "chat", "mail"]
+
+
 class Referral(Strict):
-    """Another hotline a caller is told about when no partner can answer, with its hours and its source."""
+    """Another line a caller is told about when no partner can answer: a phone line (told by its number), or a chat or
+    mail consultation (told by name, its address in the SMS), with its hours and its source."""
 
     id: str
     name: str
     name_en: str
     names: dict[str, str] = Field(default_factory=dict, description="its name in other languages (code -> name); "
                                   "English otherwise, Japanese for Japanese speakers")
-    number: str = Field(pattern=r"^[0-9][0-9-]{2,15}$")
+    kind: ReferralKind = Field(default="phone", description="phone: callers are told its number; chat, mail: online")
+    number: str | None = Field(default=None, pattern=r"^[0-9][0-9-]{2,15}$", description="phone lines only")
+    url: str | None = Field(default=None, description="chat and mail lines only: where to write (https), for the SMS")
     hours: list[HoursRule] = Field(min_length=1)
     closed: list[Closure] = Field(default_factory=list)
     suits: list[str] = Field(min_length=1, description="option ids this line suits, or 'all'")
@@ -63,6 +70,30 @@ class Referral(Strict):
     source: str = Field(min_length=1)
     checked: dt.date
     note: str | None = None
+
+    @property
+    def online(self) -> bool:
+        """A chat or mail consultation: reached by writing, not by a number callers are told."""
+        return self.kind != "phone"
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://[^\s/?#]+\.[^\s/?#]+(/\S*)?", url):
+            raise ValueError(f"'{url}' is not an https address; write it as callers open it, e.g. https://talkme.jp/")
+        return url
+
+    @model_validator(mode="after")
+    def _reached(self) -> Referral:
+        if self.kind == "phone":
+            if self.number is None:
+                raise ValueError("a referral of kind 'phone' needs 'number' (as callers dial it, e.g. 0120-279-338)")
+            if self.url is not None:
+                raise ValueError("'url' is for chat and mail lines; a phone line is reached by its 'number'")
+        elif self.number is not None:
+            raise ValueError(f"a referral of kind '{self.kind}' has no 'number' (callers are told numbers only for "
+                             "phone lines): remove it, or make the line kind 'phone'")
+        return self
 
 
 class Partner(Strict):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from common.facts import JST
+from common.facts import HOME, JST
 from routing.check import segments
-from routing.decide import Routing
-from routing.model import Campaign
+from routing.decide import Routing, takes_other_languages
+from routing.model import Campaign, Partner
 
 WEEKDAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -18,31 +18,51 @@ def _local(instant: dt.datetime) -> str:
     return f"{t:%Y-%m-%d} {WEEKDAY[t.weekday()]} {t:%H:%M}"
 
 
-def route_lines(routing: Routing, instant: dt.datetime, option: str | None = None,
-                language: str | None = None) -> list[str]:
-    """Who answers each option at this instant, the chain after them, and the referral lines at its end."""
+def route_lines(routing: Routing, instant: dt.datetime, option: str | None = None, language: str | None = None,
+                language_option: str | None = None) -> list[str]:
+    """Who answers each option at this instant, the chain after them, and the phone, chat and mail lines at its end.
+    With `language`, partners are marked that take it through an interpreter or cannot take it at all; with
+    `language_option` (the menu's choose-language option), that option shows as offered through its chain."""
     campaign = routing.window_at(instant)
+    lang = language or HOME
     out = [f"at {_local(instant)} JST"]
     if campaign is None:
         nxt = routing.next_window(instant)
         out.append("closed: no campaign window is open")
         out.append(f"next window: {nxt.id} opens {_local(nxt.opens)} ({nxt.status})" if nxt else
                    "next window: none known")
-        refs = routing.open_referrals(instant, option or routing.general)
+        refs = routing.open_referrals(instant, option or routing.general, language=lang)
         out.append("open referral lines: " + (", ".join(f"{r.name} {r.number}" for r in refs) or "none"))
+        online = routing.online_referrals(instant, option or routing.general, language=lang)
+        out.append("open online lines: " + (", ".join(f"{r.name} ({r.kind})" for r in online) or "none"))
         return out
     out.append(f"campaign: {campaign.id} ({campaign.status}), plan '{campaign.plan}'")
-    offered = routing.offered(instant)
+    own, offered = routing.offered(instant), routing.offered(instant, language_option)
     for opt in routing.plans[campaign.plan]:
         if option and opt != option:
             continue
         chain = routing.chain(instant, opt, campaign)
-        marks = [p.id + ("" if not language or language in p.languages else f" (no {language})") for p in chain]
-        refs = routing.open_referrals(instant, opt, campaign=campaign)
-        state = "offered" if opt in offered else "not offered now"
+        marks = [p.id + _mark(p, language) for p in chain]
+        refs = routing.open_referrals(instant, opt, campaign=campaign, language=lang)
+        online = routing.online_referrals(instant, opt, campaign=campaign, language=lang)
+        state = "offered" if opt in own else _through(chain) if opt in offered else "not offered now"
         out.append(f"  {opt:<9} {state:<16} chain: {' > '.join(marks) or '-'}")
         out.append(f"  {'':<9} {'':<16} then:  {', '.join(r.name for r in refs) or 'no line open'}")
+        out.append(f"  {'':<9} {'':<16} online: {', '.join(f'{r.name} ({r.kind})' for r in online) or 'none open'}")
     return out
+
+
+def _mark(partner: Partner, language: str | None) -> str:
+    """' (interpreter)' for a partner taking `language` through an interpreter, ' (no xx)' for one who cannot."""
+    if not language or language in partner.languages:
+        return ""
+    return " (interpreter)" if partner.interpreter else f" (no {language})"
+
+
+def _through(chain: tuple[Partner, ...]) -> str:
+    """How the choose-language option is offered with nobody on its own shift: through whom in its chain."""
+    first = next(p for p in chain if takes_other_languages(p))
+    return "via overflow" if any(lang != HOME for lang in first.languages) else "via interpreter"
 
 
 def hours_of(campaign: Campaign) -> Iterator[dt.datetime]:
@@ -55,8 +75,19 @@ def hours_of(campaign: Campaign) -> Iterator[dt.datetime]:
         t += dt.timedelta(hours=1)
 
 
-def snapshot(routing: Routing) -> str:
-    """The first answerer for every option at every hour of every window: a diff of this file is a config review."""
+def _first(routing: Routing, instant: dt.datetime, option: str, language_option: str | None) -> str:
+    """Who a caller pressing the option reaches first (for the language option: the first partner who takes a caller
+    in another language), or 'referrals'."""
+    if option == language_option:
+        chain = [p for p in routing.chain(instant, option) if takes_other_languages(p)]
+        return chain[0].id if chain else "referrals"
+    d = routing.decide(instant, option)
+    return d.partner.id if d.partner else "referrals"
+
+
+def snapshot(routing: Routing, language_option: str | None = None) -> str:
+    """The first answerer for every option at every hour of every window: a diff of this file is a config review.
+    The language option (the menu's choose-language one) shows who first takes a caller in another language."""
     lines = ["# Decisions for every option at every hour of every campaign window (JST).",
              "# option partner: answered there; option closed>partner: not offered, a caller pressing it goes there.",
              "# Regenerate with `make snapshot` and review the diff with the config change."]
@@ -64,25 +95,27 @@ def snapshot(routing: Routing) -> str:
         lines.append("")
         lines.append(f"== {c.id} ({c.status}) {_local(c.opens)} to {_local(c.closes)}, plan '{c.plan}'")
         for t in hours_of(c):
-            offered = routing.offered(t)
+            offered = routing.offered(t, language_option)
             cells = []
             for opt in routing.plans[c.plan]:
-                d = routing.decide(t, opt)
-                who = d.partner.id if d.partner else "referrals"
+                who = _first(routing, t, opt, language_option)
                 cells.append(f"{opt} {who}" if opt in offered else f"{opt} closed>{who}")
             lines.append(f"{_local(t)}  " + " | ".join(cells))
     return "\n".join(lines) + "\n"
 
 
-def coverage(routing: Routing, campaign: Campaign) -> list[tuple[dt.datetime, dt.datetime, str, str | None]]:
-    """(start, end, option, first partner on shift, or None when not offered) per stretch in which nothing changes."""
+def coverage(routing: Routing, campaign: Campaign,
+             language_option: str | None = None) -> list[tuple[dt.datetime, dt.datetime, str, str | None]]:
+    """(start, end, option, first partner on shift, or None when not offered) per stretch in which nothing changes;
+    for the language option, the first partner who takes a caller in another language."""
     pieces = list(segments(routing, campaign.opens, campaign.closes))
-    offered = [routing.offered(start) for start, _ in pieces]
+    offered = [routing.offered(start, language_option) for start, _ in pieces]
     rows: list[tuple[dt.datetime, dt.datetime, str, str | None]] = []
     for opt in routing.plans[campaign.plan]:
         mine: list[tuple[dt.datetime, dt.datetime, str, str | None]] = []
         for (start, end), now in zip(pieces, offered, strict=True):
-            chain = routing.chain(start, opt, campaign) if opt in now else ()
+            chain = [p for p in routing.chain(start, opt, campaign) if opt != language_option
+                     or takes_other_languages(p)] if opt in now else []
             who = chain[0].id if chain else None
             if mine and mine[-1][3] == who:
                 mine[-1] = (mine[-1][0], end, opt, who)
@@ -92,9 +125,9 @@ def coverage(routing: Routing, campaign: Campaign) -> list[tuple[dt.datetime, dt
     return rows
 
 
-def coverage_table(routing: Routing, campaign: Campaign) -> list[str]:
+def coverage_table(routing: Routing, campaign: Campaign, language_option: str | None = None) -> list[str]:
     """The coverage of one campaign window as readable lines: who answers each option, stretch by stretch."""
     rows = [f"{campaign.id}: {_local(campaign.opens)} to {_local(campaign.closes)} JST ({campaign.status})"]
-    for start, end, opt, who in coverage(routing, campaign):
+    for start, end, opt, who in coverage(routing, campaign, language_option):
         rows.append(f"  {opt:<9} {_local(start)} - {_local(end)}  {who or 'NOT OFFERED (callers go to general)'}")
     return rows

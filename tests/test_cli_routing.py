@@ -18,7 +18,7 @@ ROUTING_FILE = Path(__file__).parents[1] / "routing" / "routing.yaml"
 def test_golden_snapshot_matches_the_config() -> None:
     """Every option's decision at every hour of every window is frozen; a config change must update the file."""
     expected = snapshot_file(ROUTING_FILE).read_text(encoding="utf-8")
-    assert snapshot(load_routing()) == expected
+    assert snapshot(load_routing(), "foreign") == expected  # foreign: the menu's choose-language option
 
 
 def test_snapshot_lines_read_as_decisions() -> None:
@@ -55,14 +55,28 @@ def test_config_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_route_preview(capsys: pytest.CaptureFixture[str]) -> None:
-    """`ivr route --at` shows who answers each option, the chain, and the lines open at its end."""
-    assert main(["route", "--at", "2026-12-26T21:00:00+09:00", "--option", "foreign", "--language", "en"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out == [
-        "at 2026-12-26 Sat 21:00 JST",
+    """`ivr route --at` shows who answers each option, the chain, and the phone and online lines open at its end."""
+    assert main(["route", "--at", "2026-12-27T10:00:00+09:00", "--option", "general"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "at 2026-12-27 Sun 10:00 JST",
         "campaign: newyear-2026 (provisional), plan 'newyear-2026'",
-        "  foreign   not offered now  chain: tsunagari (no en) > aozora (no en)",
-        "                             then:  よりそいホットライン（外国語、2番）, よりそいホットライン"]
+        "  general   offered          chain: tsunagari > aozora",
+        "                             then:  よりそいホットライン, いのちSOS",
+        "                             online: あなたのいばしょ (chat), いのちの電話 インターネット相談 (mail)"]
+
+
+def test_route_preview_marks_the_interpreter(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ivr route --language th` marks aozora as taking Thai through its interpreter, and the foreign option as open."""
+    assert main(["route", "--at", "2026-12-27T03:00:00+09:00", "--option", "foreign", "--language", "th"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "at 2026-12-27 Sun 03:00 JST",
+        "campaign: newyear-2026 (provisional), plan 'newyear-2026'",
+        "  foreign   via interpreter  chain: tsunagari (no th) > aozora (interpreter)",
+        "                             then:  よりそいホットライン",
+        "                             online: あなたのいばしょ (chat)"]
+    assert main(["route", "--at", "2026-12-27T10:00:00+09:00", "--option", "foreign", "--language", "th"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == (
+        "  foreign   offered          chain: worldbridge (no th) > tsunagari (no th) > aozora (interpreter)")
 
 
 def test_route_preview_when_closed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +85,8 @@ def test_route_preview_when_closed(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.splitlines() == [
         "at 2026-11-24 Tue 03:00 JST", "closed: no campaign window is open",
         "next window: newyear-2026 opens 2026-12-25 Fri 09:00 (provisional)",
-        "open referral lines: よりそいホットライン 0120-279-338"]
+        "open referral lines: よりそいホットライン 0120-279-338",
+        "open online lines: いのちの電話 インターネット相談 (mail), あなたのいばしょ (chat)"]
 
 
 def test_coverage_table_and_chart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

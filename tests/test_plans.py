@@ -207,3 +207,49 @@ def test_referral_without_source_or_checked_date_is_refused(tmp_path: Path) -> N
         load(tmp_path, data)
     assert [f"{p.path}: {p.message}" for p in e.value.problems] == [
         "referrals[0].source: required key is missing", "referrals[0].checked: required key is missing"]
+
+
+def test_language_option_needs_someone_who_takes_other_languages(tmp_path: Path) -> None:
+    """With only Japanese speakers in its chain the language option stays closed; an interpreter opens it."""
+    data = base(general={"shifts": ALL_DAY}, foreign={"shifts": [{"partner": "b", "from": "00:00", "to": "24:00"}]})
+    data["partners"][1]["languages"] = ["en", "ja"]
+    _, r = load(tmp_path, data)
+    night = at("2025-05-03T03:00:00+09:00")
+    assert r.offered(night, "foreign") == frozenset({"general"})  # b (English) is outside its own hours
+    assert r.offered(at("2025-05-03T11:00:00+09:00"), "foreign") == frozenset({"general", "foreign"})
+    data["partners"][2]["interpreter"] = True
+    data["plans"]["default"]["general"]["overflow"] = ["c"]
+    _, r = load(tmp_path, data)
+    assert r.offered(night, "foreign") == frozenset({"general", "foreign"})
+    assert r.offered(night) == frozenset({"general"})
+    d = r.decide(night, "foreign", 0, "pt")
+    assert (d.kind, d.partner.id if d.partner else None, d.interpreter) == ("phone", "c", True)
+
+
+def test_urgent_lane_exists_without_an_urgent_option(tmp_path: Path) -> None:
+    """With no option marked urgent, a counsellor still takes the -urgent queue first (a caller in crisis is on it)."""
+    _, r = load(tmp_path, base())
+    night = at("2025-05-03T03:00:00+09:00")
+    assert r.urgent_option(night) is None
+    assert r.queues_of("a") == ["qa-urgent", "qa"]
+    assert r.queues_of("c") == []  # a phone partner has no queue
+    assert r.decide(night, "general", urgent=True).urgent is True
+
+
+def test_referral_of_kind_chat_needs_no_number(tmp_path: Path) -> None:
+    """A chat line loads without a number and is offered online only; a phone line without one is refused."""
+    data = base()
+    data["referrals"].append({"id": "chat", "name": "C", "name_en": "C", "kind": "chat", "url": "https://chat.example/",
+                              "hours": [{"from": "00:00", "to": "24:00"}], "suits": ["general"], "source": "test",
+                              "checked": "2026-11-30"})
+    _, r = load(tmp_path, data)
+    night = at("2025-05-03T03:00:00+09:00")
+    assert [x.id for x in r.online_referrals(night, "general")] == ["chat"]
+    assert [x.id for x in r.open_referrals(night, "general", limit=5)] == ["r"]
+    del data["referrals"][0]["number"]
+    path = tmp_path / "routing.yaml"
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, data)
+    assert [str(p) for p in e.value.problems] == [
+        f"{path}: referrals[0]: Value error, a referral of kind 'phone' needs 'number' (as callers dial it, "
+        "e.g. 0120-279-338)"]

@@ -207,3 +207,90 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         load_routing(path)
     assert str(e.value).startswith(f"{path}: line ")
     assert "YAML syntax error" in str(e.value)
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ('    number: "0120-99-7777"\n', "", "referrals[3]: Value error, a referral of kind 'phone' needs 'number' (as "
+     "callers dial it, e.g. 0120-279-338)"),
+    ("    kind: chat\n", '    kind: chat\n    number: "0120-000-000"\n', "referrals[7]: Value error, a referral of "
+     "kind 'chat' has no 'number' (callers are told numbers only for phone lines): remove it, or make the line kind "
+     "'phone'"),
+    ('    number: "0120-99-7777"\n', '    number: "0120-99-7777"\n    url: https://childline.or.jp/\n',
+     "referrals[3]: Value error, 'url' is for chat and mail lines; a phone line is reached by its 'number'"),
+    ("url: https://talkme.jp/", "url: http://talkme.jp/", "referrals[7].url: Value error, 'http://talkme.jp/' is not "
+     "an https address; write it as callers open it, e.g. https://talkme.jp/"),
+])
+def test_referral_lines_say_how_they_are_reached(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    """A phone line with no number, a chat line with one, a phone line with a web address, or an address that is
+    not https: refused with the file, the path and what to do."""
+    path = write(tmp_path, shipped_with(old, new))
+    with pytest.raises(ConfigError) as e:
+        load_routing(path)
+    assert str(e.value) == f"{path}: {problem}"
+
+
+def test_chat_and_mail_lines_are_shipped_with_their_source() -> None:
+    """The chat and mail consultations carry a kind, an https address, a source and the date they were checked."""
+    online = [(r.id, r.kind, r.number, r.url, r.checked.isoformat()) for r in ROUTING.spec.referrals if r.online]
+    assert online == [("ibasho", "chat", None, "https://talkme.jp/", "2026-11-30"),
+                      ("inochi-mail", "mail", None, "https://www.inochinodenwa.org/", "2026-11-30")]
+    languages = {"zh", "ko", "vi", "pt", "es", "fil", "id", "th", "ne", "easy"}
+    assert [set(r.names) for r in ROUTING.spec.referrals if r.online] == [languages, languages]
+
+
+def test_online_lines_are_the_chat_and_mail_ones_open_now() -> None:
+    """At 03:00 in the New Year window a caller can be pointed to あなたのいばしょ's chat, in a window or not."""
+    night = at("2026-12-27T03:00:00+09:00")
+    assert [r.name for r in ROUTING.online_referrals(night, "women")] == ["あなたのいばしょ"]
+    assert [r.id for r in ROUTING.online_referrals(night, "general")] == ["ibasho", "inochi-mail"]
+    assert [r.id for r in ROUTING.online_referrals(night, "general", limit=1)] == ["ibasho"]
+    assert [r.id for r in ROUTING.online_referrals(at("2026-11-24T03:00:00+09:00"), "under18")] == ["ibasho"]
+
+
+def test_phone_lines_are_never_chat_lines() -> None:
+    """Callers are told numbers at the end of the chain: a chat line in the option's set is never among them."""
+    evening = at("2026-12-27T17:00:00+09:00")
+    campaign = ROUTING.window_at(evening)
+    assert campaign is not None
+    assert [r.id for r in ROUTING.open_referrals(evening, "general", limit=10, campaign=campaign)] == [
+        "yorisoi", "inochi", "inochi-sos"]
+    d = ROUTING.decide(evening, "general", 9)
+    assert (d.kind, [r.id for r in d.referrals]) == ("referrals", ["yorisoi", "inochi"])
+
+
+def test_the_language_option_is_kept_open_by_the_interpreter() -> None:
+    """At 03:00 on 12/27 the foreign-language partner is off shift, but the interpreter keeps the option in the menu."""
+    night = at("2026-12-27T03:00:00+09:00")
+    assert ROUTING.offered(night) == frozenset({"general", "women", "disaster"})
+    assert ROUTING.offered(night, "foreign") == frozenset({"general", "women", "disaster", "foreign"})
+    assert ROUTING.offered(at("2026-11-24T03:00:00+09:00"), "foreign") == frozenset()
+
+
+def test_a_thai_caller_reaches_the_interpreter_and_an_english_one_the_partner() -> None:
+    """A Thai caller at 03:00 goes to aozora through its interpreter; an English caller at 10:00 to worldbridge."""
+    thai = ROUTING.decide(at("2026-12-27T03:00:00+09:00"), "foreign", 0, "th")
+    assert (thai.kind, thai.partner.id if thai.partner else None, thai.interpreter) == ("queue", "aozora", True)
+    english = ROUTING.decide(at("2026-12-27T10:00:00+09:00"), "foreign", 0, "en")
+    assert (english.kind, english.partner.id if english.partner else None, english.interpreter) == (
+        "queue", "worldbridge", False)
+    japanese = ROUTING.decide(at("2026-12-27T03:00:00+09:00"), "foreign", 0)
+    assert (japanese.partner.id if japanese.partner else None, japanese.interpreter) == ("tsunagari", False)
+
+
+def test_urgent_option_of_the_open_campaign() -> None:
+    """In the 2022 trial the 'suicidal' option is the urgent one; Golden Week 2025 and a closed line have none."""
+    assert ROUTING.urgent_option(at("2022-07-08T03:00:00+09:00")) == "suicidal"
+    assert ROUTING.urgent_option(at("2025-05-03T03:00:00+09:00")) is None
+    assert ROUTING.urgent_option(at("2026-11-24T03:00:00+09:00")) is None
+
+
+def test_a_caller_in_crisis_is_on_the_urgent_lane() -> None:
+    """decide(urgent=True) puts any option's caller on the urgent lane; an urgent option does so by itself."""
+    instant = at("2025-05-03T03:00:00+09:00")
+    plain, crisis = ROUTING.decide(instant, "women"), ROUTING.decide(instant, "women", urgent=True)
+    assert [(d.partner.id if d.partner else None, d.urgent) for d in (plain, crisis)] == [
+        ("sakura", False), ("sakura", True)]
+    trial = ROUTING.decide(at("2022-07-08T03:00:00+09:00"), "suicidal")
+    assert (trial.partner.id if trial.partner else None, trial.urgent) == ("yorube", True)
+    assert ROUTING.decide(instant, "women", 9, urgent=True).urgent is True
+

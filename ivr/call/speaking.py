@@ -69,7 +69,7 @@ class Speaker:
 
     def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
         """One line per referral line: its name in the caller's language and its number."""
-        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number))
+        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number or ""))
                 for r in referrals]
 
     def closed_lines(self, d: Decision, lang: str) -> list[Line]:

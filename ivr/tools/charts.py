@@ -16,10 +16,10 @@ GAP = "#d62728"
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
 
 
-def coverage_png(routing: Routing, campaign_id: str, out: Path) -> Path:
+def coverage_png(routing: Routing, campaign_id: str, out: Path, language_option: str | None = None) -> Path:
     """Draw who answers each option across a campaign window, gaps in red, for an operator to check coverage."""
     campaign = next(c for c in routing.campaigns if c.id == campaign_id)
-    rows = coverage(routing, campaign)
+    rows = coverage(routing, campaign, language_option)
     options = list(routing.plans[campaign.plan])
     partners = sorted({who for *_, who in rows if who})
     colour = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(partners)}
