@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast setup lint test-deps audit snapshot clean
+.PHONY: demo test test-fast setup lint test-deps audit snapshot golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ audit: setup
 # Regenerate the golden decisions after a routing change; review the diff with the change.
 snapshot: setup
 	$(BIN)/ivr snapshot
+
+# Rewrite the golden transcripts (tests/golden/: the busy ending, the closed message, the under-18 path, a caller in
+# crisis) after a wording or flow change; review the diff with the change.
+golden: setup
+	$(BIN)/python -m tests.transcripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

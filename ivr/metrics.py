@@ -46,6 +46,9 @@ class Metrics:
                                        "by language and what was said instead (same: its voice, en: English)",
                                        ["language", "to"], registry=r)
         self.routes = Counter("ivr_routes_total", "Where callers were sent", ["outcome"], registry=r)
+        self.crisis = Counter("ivr_crisis_total", "Callers who said words of suicidal crisis at a menu and were put "
+                              "through on the urgent lane, by the option they were routed by and their language "
+                              "(never the words)", ["option", "language"], registry=r)
         self.rejected = Counter("ivr_webhook_rejected_total", "Webhook requests refused (bad or no signature)",
                                 ["reason"], registry=r)
         self.errors = Counter("ivr_webhook_errors_total", "Webhooks answered with the safe fallback after an error",
@@ -93,8 +96,8 @@ class Metrics:
 
     def prime(self, option_ids: tuple[str, ...], queue_partners: tuple[str, ...] = (),
               phone_partners: tuple[str, ...] = (), entries: tuple[str, ...] = (),
-              recorded: tuple[str, ...] = ()) -> None:
-        """Show every option's, partner's, entry number's and recorded language's series from the start, at zero."""
+              recorded: tuple[str, ...] = (), languages: tuple[str, ...] = ()) -> None:
+        """Show every option's, partner's, entry number's and language's series from the start, at zero."""
         for lang in recorded:
             for to in ("same", "en"):
                 self.audio_fallbacks.labels(lang, to)
@@ -103,6 +106,8 @@ class Metrics:
                 self.calls.labels(w, entry)
         for o in option_ids:
             self.selections.labels(o)
+            for lang in languages:
+                self.crisis.labels(o, lang)
         for p in queue_partners:
             self.queue_wait.labels(p)
             for result in QUEUE_RESULTS:
@@ -184,5 +189,6 @@ def watch_config(app: Flask) -> None:
                   tuple(p.id for p in partners if p.kind == "queue"),
                   tuple(p.id for p in partners if p.kind == "phone"),
                   tuple(dict.fromkeys(settings.entries.values())),
-                  tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded))
+                  tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded),
+                  tuple(boot.menu.spec.languages))
     metrics.watch(config, app.extensions["ivr.clock"])

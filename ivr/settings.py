@@ -252,6 +252,7 @@ class ServiceSettings(Settings, _Directories):
     audio_url: _WebUrl | None = Field(None, validation_alias="IVR_AUDIO_URL")  # recordings from a CDN or bucket
     # the hold sound played between reassurance lines while callers wait; unset: <audio dir>/hold.wav, served by us
     hold_url: _FileUrl | None = Field(None, validation_alias="IVR_HOLD_URL")
+    hold_seconds: int = Field(8, ge=2, le=60, validation_alias="IVR_HOLD_SECONDS")  # IVR_HOLD_URL's length
     hash_key: bytes = Field(validation_alias="IVR_HASH_KEY", repr=False)  # keys the caller hashes in logs
     # unset: the /admin/* endpoints answer 404
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)

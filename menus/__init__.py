@@ -7,9 +7,9 @@ spoken answers, `menu` the Menu a call walks through.
 from common.facts import HOME
 from menus.lines import Line, Named, Phone, Value, number_clips, pieces, spoken_when
 from menus.menu import DEFAULT_FILE, Menu, load_menu
-from menus.schema import CALL_KEYS, HOME_KEYS, WHEN_KEYS, Language, MenuFile, Option, check
+from menus.schema import CALL_KEYS, HOME_KEYS, WHEN_KEYS, Language, MenuFile, Option, check, missing_variants
 from menus.speech import normalize
 
 __all__ = ["CALL_KEYS", "DEFAULT_FILE", "HOME", "HOME_KEYS", "WHEN_KEYS", "Language", "Line", "Menu", "MenuFile",
-           "Named", "Option", "Phone", "Value", "check", "load_menu", "normalize", "number_clips", "pieces",
-           "spoken_when"]
+           "Named", "Option", "Phone", "Value", "check", "load_menu", "missing_variants", "normalize",
+           "number_clips", "pieces", "spoken_when"]

@@ -193,6 +193,17 @@ class Menu:
         """Words to pass as <Gather hints>: the options' and languages' words (top menu), or the languages'."""
         return self._listener.hints(options=options)
 
+    def crisis(self, said: str, prefer: str = HOME) -> str | None:
+        """The language of the crisis expression a spoken answer contains (`prefer`'s list first), at any
+        confidence and whatever else was said; None when it contains none."""
+        code = self._listener.crisis(said, prefer)
+        if code is not None and code != prefer and self._japanese(code) and self._japanese(prefer):
+            return prefer  # a kana spelling from the plain-Japanese list is still the Japanese caller's words
+        return code
+
+    def _japanese(self, code: str) -> bool:
+        return self.language(code).say.startswith("ja")
+
     def heard(self, said: str, *, options: bool, layout: str = "default") -> tuple[str, str] | None:
         """What a spoken answer chose: ("option", id) or ("language", code); None when it names nothing, or more
         than one thing (never a guess)."""

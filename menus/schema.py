@@ -15,7 +15,10 @@ CALL_KEYS = (
     "connected_now", "repeat_referrals", "referral_keys", "referral_keys_sms", "sms_intro", "sms_sent", "sms_failed",
     "goodbye", "emergency_short",
     "closed", "next_open", "next_open_tentative", "next_unknown", "now_open_lines",
+    "crisis", "connecting_interpreter", "try_later", "quieter_hours", "referral_chat", "referral_mail",
 )
+# An option with its own wording (`connecting@under18`) has it for every line after the menu, except the SMS text.
+VARIANT_KEYS = tuple(k for k in CALL_KEYS if k != "sms_intro")
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.
 HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "no_input", "to_general",
              "option_closed", "language_intro", "language_retry", "fallback", "speech_unclear", "speech_check",
@@ -29,7 +32,8 @@ WHEN_KEYS = ("when", "when_hour")
 # The placeholders each prompt takes, all of them required; a prompt not listed takes none.
 PROMPT_FIELDS = {
     "option_line": {"label", "key"}, "repeat_line": {"key"}, "announce": {"key"}, "foreign_hint": {"key"},
-    "referral": {"name", "number"}, "next_open": {"when"}, "next_open_tentative": {"when"},
+    "referral": {"name", "number"}, "referral_chat": {"name"}, "referral_mail": {"name"},
+    "quieter_hours": {"start", "end"}, "next_open": {"when"}, "next_open_tentative": {"when"},
     "wait_position": {"position"}, "wait_average": {"minutes"},
     "counsellor_whisper": {"label", "language", "minutes"},
     "when": {"month", "day", "hour", "minute"}, "when_hour": {"month", "day", "hour"},
@@ -45,11 +49,16 @@ class Language(Strict):
     name: str
     name_ja: str = Field(min_length=1, description="the language's name in Japanese, for counsellors")
     say: str = Field(pattern=r"^[a-z]{2,3}-[A-Z]{2}$", description="BCP-47 code for <Say language> and speech input")
+    listen: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?-[A-Z]{2}$",
+                               description="BCP-47 code for <Gather language> where speech recognition names the "
+                               "language otherwise than <Say> (Mandarin: cmn-Hans-CN); none: `say`")
     voice: str | None = Field(default=None, pattern=r"^(Polly|Google)\.[A-Za-z0-9-]+$",
                               description="text-to-speech voice; none when Twilio has no voice for the language")
     recorded: bool = Field(default=False, description="spoken from recordings (menus/audio/<code>/) wherever they "
                            "exist; required when there is no voice")
     words: list[str] = Field(default_factory=list, description="what a caller may say to choose it")
+    telephone: bool = Field(default=True, description="the voice reads <say-as interpret-as='telephone'>; "
+                            "false: phone numbers are spelt out digit by digit")
 
     @model_validator(mode="after")
     def _spoken_somehow(self) -> Language:
@@ -92,6 +101,8 @@ class MenuFile(Strict):
     gather_timeout: int = Field(default=6, ge=3, le=15)
     speech: Speech = Field(default_factory=Speech)
     language_keys: dict[str, str]
+    crisis: dict[str, list[str]] = Field(default_factory=dict, description="language -> expressions of suicidal "
+                                         "crisis; said at any menu, they put the caller through to a person at once")
     prompts: dict[str, dict[str, str]]
 
     @model_validator(mode="after")
@@ -125,6 +136,15 @@ def check(spec: MenuFile, file: str) -> list[Problem]:
         if lang not in spec.languages or lang == HOME:
             allowed = ", ".join(c for c in spec.languages if c != HOME)
             problems.append(Problem(file, yaml_path(("language_keys", key)), f"'{lang}' is not allowed: {allowed}"))
+    if not [w for w in spec.crisis.get(HOME, []) if w.strip()]:
+        problems.append(Problem(file, yaml_path(("crisis", HOME)), "must list the Japanese crisis expressions"))
+    for lang, words in spec.crisis.items():
+        if lang not in spec.languages:
+            problems.append(Problem(file, yaml_path(("crisis", lang)),
+                                    f"not a configured language; allowed: {', '.join(spec.languages)}"))
+        for i, word in enumerate(words):
+            if not word.strip():
+                problems.append(Problem(file, yaml_path(("crisis", lang, i)), "an empty expression matches anything"))
     for lang in spec.languages:
         have = spec.prompts.get(lang, {})
         need = list(CALL_KEYS)
@@ -163,5 +183,30 @@ def check(spec: MenuFile, file: str) -> list[Problem]:
     return problems
 
 
-__all__ = ["CALL_KEYS", "ENGLISH_KEYS", "HOME_KEYS", "PROMPT_FIELDS", "PROMPT_OPTIONAL", "WHEN_KEYS", "Language",
-           "Layout", "MenuFile", "Option", "Speech", "check"]
+def missing_variants(spec: MenuFile) -> list[str]:
+    """`prompts.<lang>.<key>@<option>` paths missing: an option with its own wording for one line after the menu
+    (plain words for under-18 callers) has it for every one, so its caller never hears the general wording."""
+    out = []
+    for lang, table in spec.prompts.items():
+        options = {k.partition("@")[2] for k in table if "@" in k and k.partition("@")[0] in VARIANT_KEYS}
+        for option in sorted(options):
+            out += [f"prompts.{lang}.{k}@{option}" for k in VARIANT_KEYS if f"{k}@{option}" not in table]
+    return out
+
+
+__all__ = [
+    "CALL_KEYS",
+    "ENGLISH_KEYS",
+    "HOME_KEYS",
+    "PROMPT_FIELDS",
+    "PROMPT_OPTIONAL",
+    "VARIANT_KEYS",
+    "WHEN_KEYS",
+    "Language",
+    "Layout",
+    "MenuFile",
+    "Option",
+    "Speech",
+    "check",
+    "missing_variants",
+]

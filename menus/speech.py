@@ -7,11 +7,14 @@ from collections.abc import Sequence
 
 from menus.schema import MenuFile, Option
 
+KATAKANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}  # ァ..ヶ -> ぁ..ゖ: a recogniser writes either
+
 
 def normalize(text: str) -> str:
-    """Spoken text for matching: width-folded, lower case, without spaces or punctuation."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if ch.isalnum())
+    """Spoken text for matching: width-folded, lower case, katakana as hiragana, without spaces or punctuation
+    (letters, digits and the marks Thai and Devanagari vowels are written with are kept)."""
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(KATAKANA)
+    return "".join(ch for ch in folded if ch.isalnum() or unicodedata.category(ch).startswith("M"))
 
 
 class Listener:
@@ -26,6 +29,18 @@ class Listener:
         # option id -> whether it is the foreign-language option; layouts in Menu's order, a later one's entry wins
         layouts = {"default": spec.options, **{name: lay.options for name, lay in spec.layouts.items()}}
         self._chooses_language = {o.id: o.choose_language for options in layouts.values() for o in options}
+        self._crisis = {code: [w for w in map(normalize, words) if w] for code, words in spec.crisis.items()}
+
+    def crisis(self, said: str, prefer: str) -> str | None:
+        """The language of the crisis expression `said` contains (`prefer`'s own list first), whatever else it
+        says; None when it contains none."""
+        text = normalize(said)
+        if not text:
+            return None
+        for code in (prefer, *self._crisis):
+            if any(w in text for w in self._crisis.get(code, ())):
+                return code
+        return None
 
     def hints(self, *, options: bool) -> list[str]:
         """Words to pass as <Gather hints>: the options' and languages' words (top menu), or the languages'."""

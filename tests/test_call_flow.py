@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ivr.tools.standin import CallResult, InProcess, StandIn
@@ -36,11 +38,12 @@ def test_phone_partner_sees_the_hotline_number_not_the_caller(make_app: AppFacto
 
 
 def test_one_second_before_opening_is_closed(make_app: AppFactory) -> None:
-    """At 09:59:59 on 2 May 2025 the caller hears the closed message, when it opens, and a line open now."""
+    """At 09:59:59 on 2 May 2025 the caller hears the closed message, 110/119, when it opens, and a line open now."""
     result = call(make_app("2025-05-02T09:59:59+09:00"), ["1"])
     heard = result.heard()
-    assert heard[:2] == ["ただいま、孤独・孤立相談ダイヤルは受付時間外です。", "次の受付は、5月2日、金曜日の午前10時からです。"]
-    assert "いのちSOS、電話番号 0120-061-338 でも相談できます。" in heard
+    assert heard[:3] == ["ただいま、孤独・孤立相談ダイヤルは受付時間外です。", "命の危険があるときは、110番か119番に電話してください。",
+                         "次の受付は、5月2日、金曜日の午前10時からです。"]
+    assert "いのちSOS、電話番号 0120-061-338 で相談できます。" in heard
     assert "It next opens on Friday 2 May at 10 a.m., Japan time." in heard
     assert result.of("enqueue") == [] and result.of("key") == []
     assert result.of("hangup") and not result.stranded
@@ -56,7 +59,8 @@ def test_opening_second_is_open(make_app: AppFactory) -> None:
 def test_closed_message_names_only_lines_open_now(make_app: AppFactory) -> None:
     """On a Tuesday at 03:00 #いのちSOS is closed, so the caller is not sent there; よりそい is open."""
     text = call(make_app("2026-11-24T03:00:00+09:00")).text
-    assert "よりそいホットライン、電話番号 0120-279-338 でも相談できます。" in text
+    assert "よりそいホットライン、電話番号 0120-279-338 で相談できます。" in text
+    assert "でも相談" not in text  # #9999 itself is closed: no "also"
     assert "いのちSOS" not in text
     assert "次の受付は、12月25日、金曜日の午前9時からの予定です。" in text  # provisional: 予定
 
@@ -85,12 +89,12 @@ def test_repeat_key_plays_the_options_again(make_app: AppFactory) -> None:
 
 
 def test_foreign_language_caller_hears_their_language(make_app: AppFactory) -> None:
-    """Key 3 then 2: the rest of the call is in Mandarin with a Mandarin voice."""
+    """Key 3 then 2: the 110/119 notice first, then the rest of the call in Mandarin with a Mandarin voice."""
     result = call(make_app(OPEN), ["3", "2"])
     assert "需要中文服务，请按2。" in result.heard("cmn-CN")
     heard = result.heard("cmn-CN")
-    assert heard[1:4] == ["我们将为您转接咨询员，请不要挂断。", "咨询员正在接听其他来电。请不要挂断，我们会按顺序为您转接。",
-                          "您现在排在第1位。"]
+    assert heard[1:5] == ["遇到紧急情况，请拨打110报警，或拨打119呼叫消防和救护车。", "我们将为您转接咨询员，请不要挂断。",
+                          "咨询员正在接听其他来电。请不要挂断，我们会按顺序为您转接。", "您现在排在第1位。"]
     assert heard[-1] == "感谢您的来电。"
     assert {e.voice for e in result.of("say") if e.lang == "cmn-CN"} == {"Polly.Zhiyu-Neural"}
     assert result.connected is not None and result.connected.target == "queue foreign-worldbridge"
@@ -125,8 +129,10 @@ def test_queue_that_cannot_take_the_caller_rolls_over(make_app: AppFactory, queu
     assert [e.target for e in result.of("enqueue")] == ["women-sakura", "general-tsunagari", "general-aozora"]
     heard = result.heard()
     assert "ただいま、つながりにくくなっています。別の相談窓口におつなぎします。" in heard
-    assert "DV相談プラス、電話番号 0120-279-889 でも相談できます。" in heard
-    assert heard[-1] == "お電話ありがとうございました。" and not result.stranded
+    assert "DV相談プラス、電話番号 0120-279-889 で相談できます。" in heard
+    assert "時間をおいて、もう一度おかけください。" in heard
+    assert heard[-2:] == ["命の危険があるときは、110番か119番に電話してください。", "お電話ありがとうございました。"]
+    assert not result.stranded
 
 
 @pytest.mark.parametrize("dial_status", ["no-answer", "busy", "failed"])
@@ -166,11 +172,17 @@ def test_pressing_a_closed_option_is_explained_then_general(make_app: AppFactory
     assert result.connected is not None and result.connected.target == "queue general-tsunagari"
 
 
-def test_foreign_option_closed_is_explained_in_english_too(make_app: AppFactory) -> None:
-    """At 21:00 the foreign-language line has closed: key 3 is explained in Japanese and English."""
-    result = call(make_app("2026-12-26T21:00:00+09:00"), ["3"])
-    assert "Help in other languages is not available at this hour. We will connect you with a counsellor." in (
-        result.heard("en"))
+def test_foreign_option_closed_is_explained_in_english_too(make_app: AppFactory, tmp_path: Path) -> None:
+    """At 21:00 the foreign-language line has closed and (here) no interpreter is on the general line: key 3 is
+    explained in Japanese and English, with 110/119 in English."""
+    text = (Path(__file__).parents[1] / "routing" / "routing.yaml").read_text(encoding="utf-8")
+    assert "    interpreter: true" in text
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(text.replace("    interpreter: true", "    interpreter: false"), encoding="utf-8")
+    result = call(make_app("2026-12-26T21:00:00+09:00", IVR_ROUTING_FILE=str(routing)), ["3"])
+    assert result.heard("en")[-2:] == [
+        "Help in other languages is not available at this hour. We will connect you with a counsellor.",
+        "In an emergency, call 110 for the police, or 119 for fire and ambulance."]
     assert result.of("key")[0].text == "3" and len(result.of("key")) == 1  # no language menu
     assert result.connected is not None and result.connected.target == "queue general-tsunagari"
 
@@ -201,9 +213,10 @@ def test_foreign_caller_goes_to_an_interpreter_not_a_japanese_only_line(make_app
     line's Portuguese name; a line without one is named in English)."""
     result = call(make_app("2026-12-26T20:00:00+09:00"), ["3", "5", "-"], queue_result="queue-full")
     assert [e.target for e in result.of("enqueue")] == ["foreign-worldbridge", "general-aozora"]
-    assert result.heard("pt-BR")[-5:-3] == [
-        "Você também pode ligar para a Linha Yorisoi (para outros idiomas, pressione 2), no número 0120-279-338.",
-        "Você também pode ligar para a Linha Yorisoi, no número 0120-279-338."]
+    heard = result.heard("pt-BR")
+    first = heard.index("Você pode ligar para a Linha Yorisoi (para outros idiomas, pressione 2), no número "
+                        "0120-279-338.")
+    assert heard[first + 1] == "Você pode ligar para a Linha Yorisoi, no número 0120-279-338."
 
 
 def test_foreign_language_line_is_offered_only_in_its_hours(make_app: AppFactory) -> None:

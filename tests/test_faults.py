@@ -117,7 +117,8 @@ FOLDS = [
     (jobs.fold_call, {"call": "c0ffee", "campaign": "gw-2025", "day": "2025-05-03", "option": "women",
                       "outcome": "answered", "hour": "03", "overflowed": "1", "waited": "95"},
      "ivr:agg:gw-2025:2025-05-03",
-     {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1, "overflowed|women": 1,
+     {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1, "answered|h03": 1,
+      "overflowed|women": 1,
       "wait|women|le120": 1}),
     (jobs.fold_outcome, {"call": "c0ffee", "step": "1", "kind": "queue", "campaign": "gw-2025", "day": "2025-05-03",
                          "partner": "sakura", "result": "bridged", "wait_bucket": "le120"},
@@ -171,6 +172,7 @@ def test_calls_go_on_without_the_rq_worker_and_are_counted_once_when_it_returns(
     counted = aggregates(client)
     assert counted == {
         "ivr:agg:gw-2025:2025-05-03": {"calls": 3, "calls|general": 1, "calls|general|h03": 1, "answered|general": 1,
+                                       "answered|h03": 3,
                                        "wait|general|le30": 1, "calls|disaster": 1, "calls|disaster|h03": 1,
                                        "answered|disaster": 1, "calls|women": 1, "calls|women|h03": 1,
                                        "answered|women": 1, "overflowed|women": 1, "wait|women|le30": 1},
@@ -226,7 +228,7 @@ def test_with_redis_killed_before_the_calls_every_option_reaches_someone(make_ap
         ("1",): "queue general-tsunagari", ("2",): "queue under18-kodomo", ("3", "2"): "queue foreign-worldbridge",
         ("4",): "queue gender-niji", ("5",): "queue women-sakura", ("6",): "phone +15005550006"}
     full = call(app, ["1", "-"], queue_result="queue-full")
-    assert full.connected is None and "よりそいホットライン、電話番号 0120-279-338 でも相談できます。" in full.heard()
+    assert full.connected is None and "よりそいホットライン、電話番号 0120-279-338 で相談できます。" in full.heard()
     for result in [*reached.values(), full]:
         assert not result.stranded and not result.fallback_used
         assert {status for _, status in result.requests} <= {200, 204}
@@ -304,7 +306,7 @@ def test_a_worker_killed_mid_request_then_twilio_retries_the_step(redis_url: str
     assert client.zcard("ivr:lease:sakura") == 1  # the first gave its place back; the second still holds one
     assert rq_worker(redis_url, "--burst").wait(timeout=60) == 0
     assert aggregates(client) == {
-        "ivr:agg:gw-2025:2025-05-03": {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1,
+        "ivr:agg:gw-2025:2025-05-03": {"calls": 1, "calls|women": 1, "calls|women|h03": 1, "answered|women": 1, "answered|h03": 1,
                                        "wait|women|le60": 1},
         "ivr:agg:gw-2025:2025-05-03:sakura": {"queue:bridged": 1, "wait:le60": 1}}
 

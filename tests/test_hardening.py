@@ -39,8 +39,8 @@ def test_broken_placeholder_is_a_config_problem(tmp_path: Path) -> None:
 
 def test_referral_without_its_number_is_refused(tmp_path: Path) -> None:
     """A referral prompt that forgot {number} would send callers away without a number to call."""
-    path = menu_with(tmp_path, '    referral: "{name}、電話番号 {number} でも相談できます。"',
-                     '    referral: "{name}でも相談できます。"')
+    path = menu_with(tmp_path, '    referral: "{name}、電話番号 {number} で相談できます。"',
+                     '    referral: "{name}で相談できます。"')
     with pytest.raises(ConfigError) as e:
         load_menu(path)
     assert str(e.value) == (f"{path}: prompts.ja.referral: placeholders ['name']; this prompt takes "

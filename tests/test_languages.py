@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
 
+from common.facts import JST
 from ivr.tools.standin import CallResult, Event
-from menus import CALL_KEYS, HOME_KEYS, WHEN_KEYS, load_menu
+from menus import CALL_KEYS, HOME_KEYS, WHEN_KEYS, Phone, load_menu, missing_variants
 from routing import load_routing
 from tests.support import AppFactory, call
 
@@ -18,6 +20,7 @@ AFTER = "2025-05-07T10:00:00+09:00"  # the instant the window closed
 CHOICES = dict(MENU.spec.language_keys)  # key -> language
 ROUTING = load_routing(layouts=MENU.layouts)
 WORLDBRIDGE = ROUTING.partners["worldbridge"]
+AOZORA = ROUTING.partners["aozora"]  # the general line, which takes other languages through a telephone interpreter
 FOREIGN_LINE = next(r for r in ROUTING.spec.referrals if r.id == "yorisoi-foreign")
 SHIPPED_AUDIO = Path(__file__).resolve().parent.parent / "menus" / "audio"
 
@@ -27,6 +30,11 @@ def spoken_in(result: CallResult, code: str) -> list[Event]:
     lang = MENU.language(code)
     return [e for e in result.events if (e.kind == "say" and e.voice == lang.voice and e.lang == lang.say)
             or (e.kind == "play" and e.lang == code)]
+
+
+def speech(result: CallResult) -> list[Event]:
+    """Everything said or played in some menu language (not the hold sound between the lines)."""
+    return [e for e in result.events if e.kind == "say" or (e.kind == "play" and e.lang in MENU.spec.languages)]
 
 
 def heard_text(result: CallResult, code: str, prompt: str, **fields: object) -> bool:
@@ -55,17 +63,23 @@ def test_every_prompt_key_exists_in_every_language() -> None:
 
 @pytest.mark.parametrize("key", list(CHOICES))
 def test_each_language_is_announced_then_spoken_through_the_call(make_app: AppFactory, key: str) -> None:
-    """Per language: the choice is announced in it; the caller then hears connecting, the wait (with the place in
-    line), the rollover and the referral lines in it, with its voice or its recordings, never another language."""
+    """Per language: the choice is announced in it; the caller then hears connecting (through an interpreter where
+    the line does not speak it), the wait (with the place in line), the rollover and the referral lines in it, with
+    its voice or its recordings, never another language."""
     code = CHOICES[key]
     result = call(make_app(OPEN), ["3", key, "-"], queue_result="queue-full", wait_rounds=[1, 1], queue_position=4)
     assert heard_text(result, code, "announce", key=key)
-    rollover = "overflow" if code in WORLDBRIDGE.languages else "all_busy"  # else its only partner is aozora
-    for prompt, fields in (("connecting", {}), ("wait", {}), ("wait_position", {"position": "4"}),
-                           (rollover, {}), ("all_busy", {}), ("goodbye", {})):
+    # plain Japanese needs no interpreter, so its callers are not told of one
+    through = code not in AOZORA.languages and not MENU.language(code).say.startswith("ja")
+    interpreted = "connecting_interpreter" if through else "overflow"
+    # a language the foreign-language line speaks rolls over to aozora; any other goes to aozora straight away
+    first, rollover = ("connecting", interpreted) if code in WORLDBRIDGE.languages else (interpreted, "all_busy")
+    for prompt, fields in ((first, {}), ("wait", {}), ("wait_position", {"position": "4"}),
+                           (rollover, {}), ("all_busy", {}), ("try_later", {}), ("goodbye", {})):
         assert heard_text(result, code, prompt, **fields), f"{code}: {prompt} not heard"
     chosen = [i for i, e in enumerate(result.events) if e.kind == "key"][1]  # the language key
-    after = [e for e in result.events[chosen:] if e.kind in ("say", "play")]
+    said = speech(result)
+    after = [e for e in result.events[chosen:] if e in said]
     assert after and all(e in spoken_in(result, code) for e in after), f"{code}: another language after the choice"
     local = FOREIGN_LINE.names.get(code)  # the referral line's own name in the language, where it has one
     if local and MENU.language(code).voice:
@@ -91,7 +105,7 @@ def test_closed_message_in_each_language(make_app: AppFactory, key: str) -> None
 def test_next_opening_is_said_as_the_language_says_dates(make_app: AppFactory) -> None:
     """The next (assumed) window, 25 Dec 09:00 JST, in the words of each language, not as digits and dashes."""
     expect = {"2": "预计下次开放时间是日本时间12月25日9点。", "3": "다음 운영은 일본 시간으로 12월 25일 9시부터 예정되어 있습니다.",
-              "8": "Layanan direncanakan dibuka lagi pada tanggal 25 bulan 12 pukul 9, waktu Jepang.",
+              "8": "Layanan direncanakan dibuka lagi pada tanggal 25 Desember, pukul 9, waktu Jepang.",
               "5": "A previsão é que ela abra novamente em 25 de dezembro, às 9 horas, horário do Japão.",
               "6": "Se prevé que vuelva a abrir el jueves 25 de diciembre, a las 9 en punto, hora de Japón.",
               "*": "つぎは、12月25日、木曜日の午前9時から はじまる よていです。"}
@@ -99,9 +113,52 @@ def test_next_opening_is_said_as_the_language_says_dates(make_app: AppFactory) -
         result = call(make_app(AFTER), [key], path="/voice/language?n=1")
         assert line in result.heard(), key
     nepali = call(make_app(AFTER), ["0"], path="/voice/language?n=1")
-    assert nepali.played("ne")[nepali.played("ne").index("next_open_tentative.0.wav"):][:8] == [
-        "next_open_tentative.0.wav", "number.12.wav", "when_hour.1.wav", "number.25.wav", "when_hour.2.wav",
-        "number.9.wav", "when_hour.3.wav", "next_open_tentative.1.wav"]
+    assert nepali.played("ne")[nepali.played("ne").index("next_open_tentative.0.wav"):][:7] == [
+        "next_open_tentative.0.wav", "month.12.wav", "number.25.wav", "when_hour.2.wav", "number.9.wav",
+        "when_hour.3.wav", "next_open_tentative.1.wav"]
+
+
+NEW_PROMPTS = ("crisis", "connecting_interpreter", "try_later", "quieter_hours", "referral_chat", "referral_mail")
+
+
+def test_every_language_has_a_crisis_list_and_the_new_prompts() -> None:
+    """A caller in crisis in any language is heard, and told in it; a child hears plain words on every line."""
+    assert list(MENU.spec.crisis) == ["ja", "easy", "en", "zh", "ko", "vi", "pt", "es", "fil", "id", "th", "ne"]
+    for code in MENU.spec.languages:
+        assert [w for w in MENU.spec.crisis[code] if w.strip()] == MENU.spec.crisis[code] != [], code
+        assert [k for k in NEW_PROMPTS if k not in MENU.spec.prompts[code]] == [], code
+    assert {"死にたい", "しにたい", "自殺", "消えたい", "いなくなりたい", "殺して", "リストカット"} <= set(MENU.spec.crisis["ja"])
+    assert {"want to die", "kill myself", "suicide", "suicidal"} <= set(MENU.spec.crisis["en"])
+    assert missing_variants(MENU.spec) == []
+    assert MENU.line("ja", "crisis", "under18").text == (
+        "つらい きもちを おしえて くれて、ありがとう。すぐに、おはなしを きいてくれる ひとに つなぐね。")
+    assert MENU.line("ja", "quieter_hours", start="14", end="16").text == (
+        "前回の受付期間では、14時から16時ごろが、比較的つながりやすい時間でした。")
+
+
+def test_referral_lines_do_not_say_also() -> None:
+    """When #9999 itself is closed, no caller is told they can 'also' call another line, in any language."""
+    number = Phone("0120-279-338")
+    assert MENU.line("ja", "referral", name="よりそいホットライン", number=number).text == (
+        "よりそいホットライン、電話番号 0120-279-338 で相談できます。")
+    assert MENU.line("ja", "referral", "under18", name="チャイルドライン", number=number).text == (
+        "チャイルドライン、でんわばんごう 0120-279-338 で そうだん できるよ。")
+    assert MENU.line("en", "referral", name="the Yorisoi Hotline", number=number).text == (
+        "You can call the Yorisoi Hotline at 0120-279-338.")
+    also = ("also", "でも", "にも", "也", "도", "cũng", "também", "también", "ring", "juga", "ด้วย", "पनि")
+    said = {f"{code}.{key}": [w for w in also if w in text.casefold()] for code, table in MENU.spec.prompts.items()
+            for key, text in table.items() if key.partition("@")[0] == "referral"}
+    assert len(said) == 13 and {k: v for k, v in said.items() if v} == {}
+
+
+@pytest.mark.parametrize(("code", "text", "clips"), [
+    ("id", "tanggal 2 Mei, pukul 10", ("when_hour.0", "number.2", "month.5", "when_hour.2", "number.10")),
+    ("ne", "मे 2 तारिख, 10 बजे", ("month.5", "number.2", "when_hour.2", "number.10", "when_hour.3")),
+])
+def test_dates_are_said_with_the_month_name(code: str, text: str, clips: tuple[str, ...]) -> None:
+    """Indonesian and Nepali callers hear the next opening with the month's name, not 'month 5' or गते."""
+    line = MENU.when(dt.datetime(2025, 5, 2, 10, 0, tzinfo=JST), code)
+    assert (line.text, line.clips) == (text, clips)
 
 
 def test_nepali_is_played_from_recordings_served_with_caching(make_app: AppFactory) -> None:
@@ -109,7 +166,7 @@ def test_nepali_is_played_from_recordings_served_with_caching(make_app: AppFacto
     and a content-hash URL."""
     app = make_app(OPEN)
     result = call(app, ["3", "0"], wait_rounds=1, queue_position=12)
-    plays = [e for e in result.events if e.kind == "play"]
+    plays = [e for e in speech(result) if e.kind == "play"]
     assert plays and {e.lang for e in plays} == {"ne"}
     assert result.played("ne")[:3] == ["announce.0.wav", "number.0.wav", "announce.1.wav"]
     assert heard_text(result, "ne", "wait_position", position="12")
@@ -144,7 +201,7 @@ def test_missing_nepali_clip_falls_back_to_english_and_is_counted(make_app: AppF
     (audio / "ne" / "wait.wav").unlink()  # gone after the config was loaded
     result = call(app, ["3", "0"], wait_rounds=1)
     assert MENU.line("en", "wait").text in result.heard("en-US")
-    assert "connecting.wav" in result.played("ne") and "wait.wav" not in result.played("ne")
+    assert "connecting_interpreter.wav" in result.played("ne") and "wait.wav" not in result.played("ne")
     assert _metric(app, "ne", "en") == 1.0
 
 

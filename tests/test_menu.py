@@ -54,7 +54,7 @@ def test_language_choice_announces_each_language_in_itself() -> None:
 def test_phone_numbers_stay_separate_parts() -> None:
     """A referral number is its own part, so it can be read as a telephone number."""
     line = MENU.line("en", "referral", name="the Yorisoi Hotline", number=Phone("0120-279-338"))
-    assert line.parts == ("You can also call the Yorisoi Hotline at ", Phone("0120-279-338"), ".")
+    assert line.parts == ("You can call the Yorisoi Hotline at ", Phone("0120-279-338"), ".")
 
 
 def test_spoken_answers_choose_one_thing_or_nothing() -> None:

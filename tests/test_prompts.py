@@ -73,6 +73,18 @@ def test_check_finds_a_voice_in_the_wrong_language(menu: Path, capsys: pytest.Ca
     assert f"{menu}: languages.ko.voice: Polly.Zhiyu-Neural speaks cmn-CN, not ko-KR" in capsys.readouterr().out
 
 
+def test_check_finds_a_missing_under18_wording(menu: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A child on the under-18 line would hear the adult emergency notice: the check names the missing line."""
+    text = menu.read_text(encoding="utf-8")
+    line = "    emergency_short@under18: いのちが あぶない ときは、すぐに 110ばんか 119ばんに でんわしてね。\n"
+    assert line in text
+    menu.write_text(text.replace(line, ""), encoding="utf-8")
+    assert main(["prompts", "check", "--menu", str(menu)]) == 1
+    problems = [x for x in capsys.readouterr().out.splitlines() if "@under18" in x]
+    assert problems == [f"{menu}: prompts.ja.emergency_short@under18: missing: this option has its own wording for "
+                        "other lines after the menu, and its callers would hear the general wording here"]
+
+
 @pytest.fixture
 def audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped recordings that the commands use (IVR_AUDIO_DIR)."""
@@ -113,3 +125,16 @@ def test_record_makes_placeholders_for_missing_clips_only(audio: Path, capsys: p
     listed = (audio / "ne" / "PLACEHOLDERS.txt").read_text(encoding="utf-8")
     assert "goodbye\tफोन गर्नुभएकोमा धन्यवाद।" in listed and "\nwait\t" not in listed
     assert main(["prompts", "check"]) == 0
+
+
+def test_check_notes_voices_that_lack_a_feature(audio: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Operators learn that zh/ko callers hear phone numbers digit by digit and that Nepali is recordings only."""
+    menu = ROOT / "menus" / "menu.yaml"
+    assert main(["prompts", "check"]) == 0
+    notes = [x for x in capsys.readouterr().out.splitlines() if ": languages." in x]
+    assert notes == [
+        f"{menu}: languages.zh: phone numbers are read digit by digit: its voice does not support say-as telephone",
+        f"{menu}: languages.ko: phone numbers are read digit by digit: its voice does not support say-as telephone",
+        f"{menu}: languages.ne: no voice: spoken from recordings only ({audio / 'ne'}); a missing recording is said "
+        "in English",
+    ]

@@ -10,10 +10,10 @@ OPEN = "2025-05-03T03:00:00+09:00"
 
 
 def wait_doc(app, queue_time: int, position: int = 3, average: int = 240, partner: str = "sakura",
-             option: str = "women"):  # type: ignore[no-untyped-def]
+             option: str = "women", extra: str = ""):  # type: ignore[no-untyped-def]
     from twilio.request_validator import RequestValidator
 
-    path = f"/voice/wait?o={option}&l=ja&s=0&p={partner}"
+    path = f"/voice/wait?o={option}&l=ja&s=0&p={partner}{extra}"
     params = {"CallSid": "CA" + "c" * 32, "QueueTime": str(queue_time), "QueuePosition": str(position),
               "AvgQueueTime": str(average), "QueueSid": "QU" + "0" * 32}
     sig = RequestValidator(TOKEN).compute_signature(BASE + path, params)
@@ -23,13 +23,16 @@ def wait_doc(app, queue_time: int, position: int = 3, average: int = 240, partne
 
 
 def test_wait_says_position_average_and_reassurance(make_app: AppFactory) -> None:
-    """A caller third in line hears where they are and the recent average, then short quiet, never a long silence."""
+    """A caller third in line hears where they are and the recent average, then the hold sound, never silence
+    longer than its few seconds' remainder."""
     root = wait_doc(make_app(OPEN), queue_time=0)
     said = ["".join(v.itertext()) for v in root if v.tag == "Say"]
     assert said == ["ただいま、相談員がほかのお電話に対応しています。順番におつなぎしますので、切らずにお待ちください。",
                     "ただいま、3番目にお待ちいただいています。", "最近の平均の待ち時間は、およそ4分です。",
                     "相談員が空きしだい、おつなぎします。このままお待ちください。"]
-    assert [(v.tag, v.get("length")) for v in root if v.tag == "Pause"] == [("Pause", "10"), ("Pause", "10")]
+    assert [(v.tag, v.get("loop") or v.get("length")) for v in root if v.tag != "Say"] == [
+        ("Play", "1"), ("Pause", "2"), ("Play", "1"), ("Pause", "2")]
+    assert all((v.text or "").startswith(f"{BASE}/audio/hold.wav?v=") for v in root if v.tag == "Play")
 
 
 def test_short_average_is_not_spoken(make_app: AppFactory) -> None:
@@ -40,9 +43,12 @@ def test_short_average_is_not_spoken(make_app: AppFactory) -> None:
 
 
 def test_last_round_ends_at_the_maximum_wait(make_app: AppFactory) -> None:
-    """Ten seconds before the maximum, the pauses add up to exactly the time left."""
+    """Ten seconds before the maximum, the hold sound and the pauses add up to exactly the time left."""
+    from ivr.state.recordings import HOLD_SECONDS
+
     root = wait_doc(make_app(OPEN), queue_time=290)
-    assert sum(int(v.get("length", "0")) for v in root if v.tag == "Pause") == 10
+    assert sum(int(v.get("length", "0")) if v.tag == "Pause" else HOLD_SECONDS * int(v.get("loop", "1"))
+               for v in root if v.tag in ("Pause", "Play")) == 10
 
 
 def test_past_the_maximum_wait_the_caller_leaves_the_queue(make_app: AppFactory) -> None:
@@ -153,10 +159,10 @@ def test_new_year_end_of_chain_for_a_child(make_app: AppFactory) -> None:
     """On 30 Dec an under-18 caller at the end of the chain hears the 24-hour children's line, not Childline;
     on 28 Dec, when Childline is open, both."""
     late = call(make_app("2026-12-30T17:00:00+09:00"), ["2", "-"], queue_result="queue-full").text
-    assert "24時間子供SOSダイヤル、でんわばんごう 0120-0-78310 にも でんわ できるよ。" in late
+    assert "24時間子供SOSダイヤル、でんわばんごう 0120-0-78310 で そうだん できるよ。" in late
     assert "チャイルドライン" not in late
     early = call(make_app("2026-12-28T17:00:00+09:00"), ["2", "-"], queue_result="queue-full").text
-    assert "チャイルドライン、でんわばんごう 0120-99-7777 にも でんわ できるよ。" in early
+    assert "チャイルドライン、でんわばんごう 0120-99-7777 で そうだん できるよ。" in early
 
 
 def test_queue_and_dial_outcomes_are_metrics_by_partner(make_app: AppFactory) -> None:

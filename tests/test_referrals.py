@@ -40,10 +40,11 @@ class RecordingTwilio(HttpClient):
 
 
 def test_chain_end_offers_the_lines_again(make_app: AppFactory) -> None:
-    """At the end of the chain, key 1 repeats the lines open now; silence says goodbye (no SMS without setup)."""
+    """At the end of the chain, key 1 repeats the lines open now, the chat line too; silence says goodbye (no SMS)."""
     result = call(make_app(OPEN), ["5", "1", "-"], queue_result="queue-full")
     heard = result.heard()
-    assert heard.count("DV相談プラス、電話番号 0120-279-889 でも相談できます。") == 2
+    assert heard.count("DV相談プラス、電話番号 0120-279-889 で相談できます。") == 2
+    assert heard.count("あなたのいばしょでは、チャットで相談できます。インターネットで「あなたのいばしょ」と検索してください。") == 2
     assert heard.count("もう一度聞くときは、1を押してください。") == 2
     assert heard[-2:] == ["命の危険があるときは、110番か119番に電話してください。", "お電話ありがとうございました。"]
     assert not result.stranded
@@ -51,7 +52,7 @@ def test_chain_end_offers_the_lines_again(make_app: AppFactory) -> None:
 
 def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_url: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key 2 sends the lines once by SMS to the calling phone; the number is in no job, key or value."""
+    """Key 2 sends the lines, the chat line's address too, once by SMS; the caller's number is in no job, key or value."""
     for k, v in {**SMS, "TWILIO_AUTH_TOKEN": "test-auth-token-0123456789abcdef"}.items():
         monkeypatch.setenv(k, v)
     twilio = RecordingTwilio(CALLER)
@@ -71,7 +72,7 @@ def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_u
     assert sent[0][2]["To"] == CALLER and sent[0][2]["From"] == "+15005550006"
     assert sent[0][2]["Body"].splitlines() == [
         "孤独・孤立相談ダイヤルからのご案内です。", "DV相談プラス: 0120-279-889", "よりそいホットライン: 0120-279-338",
-        "命の危険があるときは、110番か119番に電話してください。"]
+        "あなたのいばしょ: https://talkme.jp/", "命の危険があるときは、110番か119番に電話してください。"]
     for k in client.scan_iter():
         assert CALLER[1:] not in repr(client.dump(k))
 

@@ -71,11 +71,13 @@ def test_language_said_at_the_language_choice(make_app: AppFactory) -> None:
     """At the language choice: a sure "Nepali" goes to the interpreters in Nepali (recordings); an unsure "Thai"
     repeats only Thai's own line, and its key decides."""
     sure = call(make_app(OPEN), ["3", "say:Nepali@0.9"])
-    assert "connecting.wav" in sure.played("ne")
+    assert "connecting_interpreter.wav" in sure.played("ne")
     assert sure.connected is not None and sure.connected.target == "queue general-aozora"
     unsure = call(make_app(OPEN), ["3", "say:Thai please@0.4", "9"])
     thai = unsure.heard("th-TH")
-    assert thai.count("ภาษาไทย กด 9") == 2 and "เราจะโอนสายของคุณไปยังผู้ให้คำปรึกษา กรุณาถือสายรอสักครู่" in thai
+    assert thai.count("ภาษาไทย กด 9") == 2 and thai[2:4] == [
+        "ในกรณีฉุกเฉิน โทร 110 แจ้งตำรวจ หรือ 119 เรียกหน่วยดับเพลิงและรถพยาบาล",
+        "เราจะโอนสายของคุณไปยังผู้ให้คำปรึกษาผ่านล่ามทางโทรศัพท์ กรุณาถือสายรอสักครู่"]
     assert unsure.connected is not None and unsure.connected.target == "queue general-aozora"
 
 

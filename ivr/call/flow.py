@@ -10,20 +10,52 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
+from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED
-from ivr.call.speaking import Speaker, referral_name
+from ivr.call.endings import Endings
+from ivr.call.speaking import Speaker
 from ivr.call.step import Adapters, Heard, Step
 from ivr.state.recordings import Recordings
 from menus import Line, Menu
 from routing import Routing
 from routing.decide import URGENT
-from routing.model import Referral
 
-WAIT_ROUND = 20  # seconds of one wait round (words, then quiet); Twilio requests the waitUrl again after it
+WAIT_ROUND = 20  # seconds of one wait round (words, then the hold sound); Twilio requests the waitUrl again after it
 HONEST_AVERAGE = (90, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
+MAX_QUIET = 10  # seconds of silence at most, where there is no hold sound to play
+URGENT_PATIENCE = 3  # a caller in crisis waits this many times a partner's max_wait before the next partner
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """Where a caller is on their way to a person, carried in the action URLs: the option routed by, the caller's
+    language, the chain step, the urgent lane (a caller in crisis, taken first), and whose wording they hear (the
+    option they chose, when they are routed by another: an under-18 caller put through to the general line)."""
+
+    option: str
+    lang: str
+    step: int = 0
+    urgent: bool = False
+    wording: str | None = None
+
+    @property
+    def words(self) -> str:
+        """The option whose wording the caller hears."""
+        return self.wording or self.option
+
+    @property
+    def params(self) -> dict[str, str | int]:
+        """The lane as action URL parameters (o, l, s; u and w only when set)."""
+        out: dict[str, str | int] = {"o": self.option, "l": self.lang, "s": self.step}
+        if self.urgent:
+            out["u"] = 1
+        if self.wording and self.wording != self.option:
+            out["w"] = self.wording
+        return out
 
 
 class Flow:
@@ -38,20 +70,14 @@ class Flow:
         self.recordings = recordings or Recordings(None, ())
         self.speaker = Speaker(menu, self.recordings, adapters.audio_base, adapters.audio_missing)
         self.speak = self.speaker.speak
-        self.referral_lines = self.speaker.referral_lines
+        self.endings = Endings(menu, routing, adapters, self.speaker)
+        self.closed = self.endings.closed
         self.foreign = next((o for o in menu.options if o.choose_language), None)
+        self._foreign_id = self.foreign.id if self.foreign else None
         self._menus: dict[tuple[object, ...], str] = {}  # see _gather_once
         # speech recognition language and hints: the top menu (True) or the language choice (False)
         self._listen = {top: (menu.language(HOME if top else "en").say, ", ".join(menu.speech_hints(options=top)))
                         for top in (True, False)}
-
-    def _end(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral]) -> None:
-        """After the referral lines were said once: once more (the numbers matter), the emergency numbers, goodbye."""
-        lines = self.referral_lines(lang, option, referrals)
-        if lines:
-            self.speak(r, [self.menu.line(lang, "repeat_referrals", option), *lines])
-        self.speak(r, [self.menu.line(lang, "emergency_short", option), self.menu.line(lang, "goodbye", option)])
-        r.hangup()
 
     # -- the top menu -----------------------------------------------------------------------------------------
     def _gather(self, endpoint: str, tries: int, lines: list[Line], **params: str | int) -> VoiceResponse:
@@ -78,6 +104,12 @@ class Flow:
             r = self._menus[key] = str(self._gather(endpoint, 1, lines()))
         return r
 
+
+    def offered(self, instant: dt.datetime) -> frozenset[str]:
+        """The options the menu offers now: staffed ones, and the foreign-language one while anyone in its chain
+        takes a caller in another language (its own partners, or an interpreter on the general line)."""
+        return self.routing.offered(instant, self._foreign_id)
+
     def incoming(self, instant: dt.datetime) -> Step:
         """A call comes in: the closed message, the menu of the options staffed now, or (nobody on shift) the
         general line."""
@@ -86,31 +118,43 @@ class Flow:
             step = self.closed(instant, self.general, (HOME, "en"))
             step.record = {"campaign": "", "window": "closed"}
             return step
-        offered = self.routing.offered(instant)
+        offered = self.offered(instant)
         if offered:
             layout = campaign.menu
             menu = self._gather_once("voice.menu", instant, lambda: self.menu.top_menu(offered, layout), offered,
                                      layout)
             step = Step(menu, "menu")
         else:  # nobody on shift at all: straight to whatever the general line can still offer
-            step = self.route(instant, self.general, HOME, 0, preface=self.menu.top_menu(offered)[:2])
+            step = self.route(instant, Lane(self.general, HOME), preface=self.menu.top_menu(offered)[:2])
         step.record = {**(step.record or {}), "campaign": campaign.id, "window": "open"}
         return step
 
-    def closed(self, instant: dt.datetime, option: str, langs: Sequence[str]) -> Step:
-        """The closed message in each of `langs`, the lines open now, then goodbye."""
-        d = self.routing.decide(instant, option, language=langs[0])
-        r = VoiceResponse()
-        for lang in langs:
-            self.speak(r, self.speaker.closed_lines(d, lang))
-            self.speak(r, self.referral_lines(lang, option, d.referrals))
-        self._end(r, langs[0], option, d.referrals)
-        return Step(r, "closed", option=option, lang=langs[0], outcome="closed")
+    # -- a caller in crisis -------------------------------------------------------------------------------------
+    def crisis(self, instant: dt.datetime, lang: str, wording: str | None = None) -> Step:
+        """Words of suicidal crisis, said at any menu: one warm line, then a person at once, on the urgent lane (the
+        campaign's urgent option when it has one; else, for a caller in another language, the foreign-language
+        line's partners, then the general line's; else the general line's), taken first."""
+        foreign = self._foreign_id if not self.menu.language(lang).say.startswith("ja") else None
+        option = self.routing.urgent_option(instant) or foreign or self.general
+        lane = Lane(option, lang, 0, urgent=True, wording=wording)
+        step = self.route(instant, lane, preface=[self.menu.line(lang, "crisis", lane.words)], announce=False)
+        step.crisis = True
+        step.decision = f"crisis:{step.decision}"
+        # counted by the option chosen before, when there was one (an under-18 caller stays one)
+        step.record = {**(step.record or {}), "crisis": 1, **({"option": option} if wording is None else {})}
+        return step
 
+    def _in_crisis(self, heard: Heard | None, prefer: str) -> str | None:
+        """The language of a crisis expression in what the caller said, at any confidence; None for none."""
+        return self.menu.crisis(heard.text, prefer) if heard is not None else None
+
+    # -- the top menu -------------------------------------------------------------------------------------------
     def menu_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
         """The caller's key (or words) at the top menu: an option, the language choice, a repeat, or a retry."""
         m = self.menu
-        offered = self.routing.offered(instant)
+        if not digits and (said := self._in_crisis(heard, HOME)):
+            return self.crisis(instant, said)
+        offered = self.offered(instant)
         campaign = self.routing.window_at(instant)
         layout = campaign.menu if campaign else "default"
         if not digits and heard is not None:
@@ -119,11 +163,12 @@ class Flow:
             return Step(self._gather("voice.menu", tries, m.options_menu(offered, layout)), "repeat")
         option = m.option_for_key(digits, layout)
         if option is not None and option.id not in offered and campaign is not None:
-            # The option is not staffed at this hour (or not part of this campaign): say so, then the general line.
+            # The option is not staffed at this hour (or not part of this campaign): say so, then the general line,
+            # in the chosen option's own wording (plain words for an under-18 caller).
             explain = [m.line(HOME, "option_closed", option.id)]
             if option.choose_language:
-                explain.append(m.line("en", "option_closed"))
-            step = self.route(instant, self.general, HOME, 0, preface=explain)
+                explain += [m.line("en", "option_closed"), m.line("en", "emergency_short")]
+            step = self.route(instant, Lane(self.general, HOME, wording=option.id), preface=explain)
             step.record = {**(step.record or {}), "option": self.general, "asked": option.id}
             step.decision = f"closed_option:{option.id}->{step.decision}"
             return step
@@ -132,7 +177,7 @@ class Flow:
                 menu = self._gather_once("voice.language", instant, m.language_menu)
                 step = Step(menu, "language_menu", option=option.id)
             else:
-                step = self.route(instant, option.id, HOME, 0)
+                step = self.route(instant, Lane(option.id, HOME))
             step.record = {**(step.record or {}), "option": option.id}
             return step
         return self._bad_menu_input(instant, "empty" if not digits else "wrong", tries, offered, layout)
@@ -142,7 +187,7 @@ class Flow:
         m = self.menu
         said = m.line(HOME, {"empty": "no_input", "wrong": "invalid"}.get(problem, "speech_unclear"))
         if tries >= m.spec.max_tries:
-            step = self.route(instant, self.general, HOME, 0, preface=[said, m.line(HOME, "to_general")])
+            step = self.route(instant, Lane(self.general, HOME), preface=[said, m.line(HOME, "to_general")])
             step.record = {**(step.record or {}), "option": self.general, "menu": "gave_up"}
         else:
             step = Step(self._gather("voice.menu", tries + 1, [said, *m.options_menu(offered, layout)]), "retry")
@@ -187,9 +232,12 @@ class Flow:
         return step
 
     def language_choice(self, instant: dt.datetime, digits: str, tries: int, heard: Heard | None = None) -> Step:
-        """The caller's key (or words) at the language choice: the foreign-language line in that language."""
+        """The caller's key (or words) at the language choice: the 110/119 notice in that language, then the
+        foreign-language line in it."""
         m = self.menu
-        foreign = self.foreign.id if self.foreign else self.general
+        foreign = self._foreign_id or self.general
+        if not digits and (said := self._in_crisis(heard, "en")):
+            return self.crisis(instant, said)
         lang = m.language_for_key(digits)
         if not digits and heard is not None:
             match = m.heard(heard.text, options=False)
@@ -202,46 +250,53 @@ class Flow:
                             lang=code)
                 step.bad_input = "unsure"
                 return step
+        gave_up = lang is None and not (digits and digits == m.repeat_key()) and tries >= m.spec.max_tries
+        if gave_up:  # they asked for another language: English is the likeliest shared one at this line
+            lang = "en"
         if lang is not None:
-            step = self.route(instant, foreign, lang, 0)
-            step.record = {**(step.record or {}), "option": foreign, "lang": lang}
-            return step
-        if digits and digits == m.repeat_key():
+            step = self.route(instant, Lane(foreign, lang), preface=[m.line(lang, "emergency_short", foreign)])
+            step.record = {**(step.record or {}), "option": foreign, "lang": lang, **({"menu": "gave_up"}
+                                                                                      if gave_up else {})}
+        elif digits and digits == m.repeat_key():
             return Step(self._gather("voice.language", tries, m.language_menu()), "repeat", option=foreign)
-        problem = "unclear" if not digits and heard is not None else "empty" if not digits else "wrong"
-        if tries >= m.spec.max_tries:
-            # They asked for another language: English is the likeliest shared one at the foreign-language line.
-            step = self.route(instant, foreign, "en", 0)
-            step.record = {**(step.record or {}), "option": foreign, "lang": "en", "menu": "gave_up"}
         else:
             retry = [m.line(HOME, "language_retry"), m.line("en", "language_retry"), *m.language_menu()[1:]]
             step = Step(self._gather("voice.language", tries + 1, retry), "retry", option=foreign)
-        step.bad_input = problem
+        if gave_up or lang is None:
+            step.bad_input = "unclear" if not digits and heard is not None else "empty" if not digits else "wrong"
         return step
 
-    # -- routing to a person ----------------------------------------------------------------------------------
-    def route(self, instant: dt.datetime, option: str, lang: str, step: int, preface: Sequence[Line] = ()) -> Step:
-        """Put the caller through to the chain's partner at `step` (skipping partners at their cap), or to the lines
-        open now."""
-        d = self.routing.decide(instant, option, step, lang)
+    # -- routing to a person ------------------------------------------------------------------------------------
+    def route(self, instant: dt.datetime, lane: Lane, preface: Sequence[Line] = (), announce: bool = True) -> Step:
+        """Put the caller through to the chain's partner at the lane's step (skipping partners at their cap, except
+        on the urgent lane when every one is full: a caller in crisis waits for a person), or to the lines open
+        now. `announce`: say that they are being connected (unless the preface said so)."""
+        option, lang, step = lane.option, lane.lang, lane.step
+        d = first = self.routing.decide(instant, option, step, lang, urgent=lane.urgent)
         while d.partner is not None and d.partner.capacity is not None and not self.io.take_place(d.partner):
             step += 1  # at its cap: the next in the chain
-            d = self.routing.decide(instant, option, step, lang)
-        option = d.option
+            d = self.routing.decide(instant, option, step, lang, urgent=lane.urgent)
+        if lane.urgent and d.partner is None and first.partner is not None:
+            d, step = first, first.step
+        lane = replace(lane, option=d.option, step=step)
+        words = lane.words
         if d.kind == "closed":  # the window closed while the caller was in the menu
-            s = self.closed(instant, option, (lang,) if lang != HOME else (HOME, "en"))
+            s = self.closed(instant, d.option, (lang,) if lang != HOME else (HOME, "en"), lane.wording)
             s.lang = lang
             return s
         r = VoiceResponse()
         self.speak(r, preface)
-        params = {"o": option, "l": lang, "s": step}
-        if d.partner is None:  # the chain is exhausted: referral lines open now
-            self._referral_menu(r, lang, option, d.referrals, step, 1, [self.menu.line(lang, "all_busy", option)])
-            return Step(r, "referrals", option, lang, outcome="referral",
+        if d.partner is None:  # the chain is exhausted: the lines open now, and when to call again
+            self.endings.busy(r, instant, lang, lane.params, words)
+            return Step(r, "referrals", d.option, lang, outcome="referral",
                         record={"route": "referrals", "step": step})
         p = d.partner
-        self.speak(r, [self.menu.line(lang, "connecting" if step == 0 else "overflow", option)])
+        through = d.interpreter and not self.menu.language(lang).say.startswith("ja")  # plain Japanese needs none
+        said = "connecting_interpreter" if through else "connecting" if step == 0 else "overflow"
+        if announce or through:
+            self.speak(r, [self.menu.line(lang, said, words)])
         queue = p.contact + (URGENT if d.urgent else "") if p.kind == "queue" else ""
+        params = lane.params
         if p.kind == "queue":
             r.enqueue(queue, wait_url=self.url("voice.wait", p=p.id, **params), wait_url_method="POST",
                       action=self.url("voice.queue_done", q=queue, p=p.id, **params), method="POST")
@@ -250,99 +305,80 @@ class Flow:
             dial = r.dial(timeout=p.ring_timeout, action=self.url("voice.dial_done", p=p.id, **params), method="POST",
                           caller_id=self.io.line_number())
             dial.number(p.contact)
-        first = "queued" if p.kind == "queue" else "dialled"
-        return Step(r, f"{p.kind}:{p.id}", option, lang, outcome=first if step == 0 else "overflowed",
-                    record={"route": p.kind, "partner": p.id, "step": step,
-                            "queue": queue})
+        first_kind = "queued" if p.kind == "queue" else "dialled"
+        return Step(r, f"{p.kind}:{p.id}", d.option, lang, outcome=first_kind if step == 0 else "overflowed",
+                    record={"route": p.kind, "partner": p.id, "step": step, "queue": queue})
 
-    def _referral_menu(self, r: VoiceResponse, lang: str, option: str, referrals: Sequence[Referral], step: int,
-                       n: int, intro: Sequence[Line] = ()) -> None:
-        """The referral lines open now, then: 1 to hear them again, 2 to get them by SMS (when it can be sent)."""
-        lines = self.referral_lines(lang, option, referrals)
-        if not lines:
-            self.speak(r, intro)
-            self._end(r, lang, option, ())
-            return
-        keys = self.menu.line(lang, "referral_keys_sms" if self.io.sms_possible() else "referral_keys", option)
-        action = self.url("voice.referrals", o=option, l=lang, s=step, n=n)
-        g = r.gather(input="dtmf", num_digits=1, timeout=self.menu.spec.gather_timeout, action=action,
-                     method="POST", action_on_empty_result=True)
-        self.speak(g, [*intro, *lines, keys])
-        r.redirect(action, method="POST")
+    def _hold(self, node: TwiML, seconds: int) -> None:
+        """The hold sound for about `seconds` (never silence on a phone line: it sounds like a dropped call); short
+        pauses where no hold sound is available."""
+        url = self.io.hold_url()
+        length = self.io.hold_seconds()
+        loops = seconds // length if url else 0
+        if loops:
+            node.play(url, loop=loops)
+        rest = seconds - loops * length  # shorter than the sound: keeps the round to the second
+        if rest > 0:
+            node.pause(length=min(rest, MAX_QUIET))
 
-    def referrals(self, instant: dt.datetime, digits: str, option: str, lang: str, step: int, n: int) -> Step:
-        """The caller's answer at the end of the chain: hear the lines again, get them by SMS, or goodbye."""
-        campaign = self.routing.window_at(instant)
-        refs = self.routing.open_referrals(instant, option, campaign=campaign, language=lang)
-        r = VoiceResponse()
-        m = self.menu
-        if digits == "1" and n < self.menu.spec.max_tries:
-            self._referral_menu(r, lang, option, refs, step, n + 1)
-            return Step(r, "referrals_again", option, lang)
-        if digits == "2" and refs and self.io.sms_possible():
-            body = "\n".join([m.line(lang, "sms_intro", option).text,
-                               *(f"{m.text_of(lang, referral_name(x))}: {x.number}" for x in refs),
-                               m.line(lang, "emergency_short", option).text])
-            sent = self.io.send_sms(body)
-            self.speak(r, [m.line(lang, "sms_sent" if sent else "sms_failed", option)])
-            self.speak(r, [m.line(lang, "emergency_short", option), m.line(lang, "goodbye", option)])
-            r.hangup()
-            return Step(r, "sms" if sent else "sms_failed", option, lang, record={"sms": int(sent)})
-        self.speak(r, [m.line(lang, "emergency_short", option), m.line(lang, "goodbye", option)])
-        r.hangup()
-        return Step(r, "goodbye", option, lang)
-
-    def wait(self, option: str, lang: str, partner: str, queue_time: int, position: int, average: int) -> Step:
-        """One round of waiting: where the caller is in line, an honest average when there is one, reassurance,
-        short pauses; past the partner's maximum wait, <Leave> so the action sends the caller down the chain."""
+    def wait(self, lane: Lane, partner: str, queue_time: int, position: int, average: int) -> Step:
+        """One round of waiting: where the caller is in line, an honest average when there is one, reassurance
+        between the hold sound; past the partner's maximum wait, <Leave> so the action sends the caller on. A caller
+        on the urgent lane (in crisis) stays first in line URGENT_PATIENCE times as long before being sent on."""
+        option, lang, words = lane.option, lane.lang, lane.words
         p = self.routing.partners.get(partner)
         max_wait = p.max_wait if p else 300
+        if lane.urgent:
+            max_wait *= URGENT_PATIENCE
         r = VoiceResponse()
         if queue_time >= max_wait:
             r.leave()
             return Step(r, "rollover", option, lang)
         m = self.menu
-        lines = [m.line(lang, "wait", option)] if queue_time < WAIT_ROUND else []
+        lines = [m.line(lang, "wait", words)] if queue_time < WAIT_ROUND else []
         if position > 0:
-            lines.append(m.line(lang, "wait_position", option, position=str(position)))
+            lines.append(m.line(lang, "wait_position", words, position=str(position)))
         if HONEST_AVERAGE[0] <= average <= HONEST_AVERAGE[1]:
-            lines.append(m.line(lang, "wait_average", option, minutes=str(round(average / 60))))
+            lines.append(m.line(lang, "wait_average", words, minutes=str(round(average / 60))))
         self.speak(r, lines)
         left = max_wait - queue_time  # the next request comes at the maximum wait, not a round later
         first = max(1, min(WAIT_ROUND // 2, left // 2))
-        r.pause(length=first)
-        self.speak(r, [m.line(lang, "wait_short", option)])
-        r.pause(length=max(1, min(WAIT_ROUND // 2, left - first)))
+        self._hold(r, first)
+        self.speak(r, [m.line(lang, "wait_short", words)])
+        self._hold(r, max(1, min(WAIT_ROUND // 2, left - first)))
         return Step(r, "wait", option, lang)
 
-    def queue_done(self, instant: dt.datetime, result: str, option: str, lang: str, step: int) -> Step:
+    def queue_done(self, instant: dt.datetime, result: str, lane: Lane) -> Step:
         """After a partner's queue: goodbye when answered, nothing when the caller hung up, else the chain's next."""
         if result in QUEUE_ANSWERED:
-            return self._goodbye(option, lang, "answered")
+            return self.endings.goodbye(lane.option, lane.lang, "answered", lane.words)
         if result == "hangup":
             r = VoiceResponse()
             r.hangup()
-            return Step(r, "caller_hung_up", option, lang, record={"result": "abandoned"})
+            return Step(r, "caller_hung_up", lane.option, lane.lang, record={"result": "abandoned"})
         # leave (rolled over), queue-full, error, system-error, or anything unknown: the next step of the chain
-        return self.route(instant, option, lang, step + 1)
+        return self.route(instant, replace(lane, step=lane.step + 1))
 
-    def dial_done(self, instant: dt.datetime, status: str, option: str, lang: str, step: int) -> Step:
+    def dial_done(self, instant: dt.datetime, status: str, lane: Lane) -> Step:
         """After a dial to a phone partner: goodbye when answered, else the next in the chain."""
         if status in DIAL_ANSWERED:
-            return self._goodbye(option, lang, "answered")
-        return self.route(instant, option, lang, step + 1)
+            return self.endings.goodbye(lane.option, lane.lang, "answered", lane.words)
+        return self.route(instant, replace(lane, step=lane.step + 1))
 
-    def _goodbye(self, option: str, lang: str, result: str) -> Step:
-        r = VoiceResponse()
-        self.speak(r, [self.menu.line(lang, "goodbye", option)])
-        r.hangup()
-        return Step(r, result, option, lang, record={"result": result})
+    def referrals(self, instant: dt.datetime, digits: str, lane: Lane, n: int, heard: Heard | None = None) -> Step:
+        """The caller's answer at the busy ending: a crisis expression puts them through to a person; any other
+        words are taken as a wish to hear it again; else the keys (again, SMS) or goodbye."""
+        if not digits and self._in_crisis(heard, lane.lang):
+            return self.crisis(instant, lane.lang, lane.words)
+        if not digits and heard is not None:
+            digits = "1"
+        return self.endings.referrals(instant, digits, lane.option, lane.lang, lane.params, n, lane.words)
 
     def fallback(self, instant: dt.datetime) -> Step:
         """Twilio's fallback URL: straight to the general line, or the closed message, from boot-time config."""
         if self.routing.window_at(instant) is None:
             return self.closed(instant, self.general, (HOME, "en"))
-        step = self.route(instant, self.general, HOME, 0, preface=[self.menu.line(HOME, "fallback")])
+        step = self.route(instant, Lane(self.general, HOME), preface=[self.menu.line(HOME, "fallback")])
         step.decision, step.outcome = f"fallback:{step.decision}", "fallback"
         return step
 
@@ -350,15 +386,9 @@ class Flow:
         """A wait round that needs nothing but the boot config: for when building the real one failed."""
         r = VoiceResponse()
         self.speak(r, [self.menu.line(HOME, "wait")])
-        r.pause(length=WAIT_ROUND // 2)
+        self._hold(r, WAIT_ROUND // 2)
         return str(r)
 
     def last_resort(self) -> str:
         """TwiML for when even the fallback failed: a 24-hour line and the emergency numbers, never silence."""
-        r = VoiceResponse()
-        always = [x for x in self.routing.spec.referrals if "all" in x.suits][:1]
-        for lang in (HOME, "en"):
-            self.speak(r, [self.menu.line(lang, "all_busy"), *self.referral_lines(lang, self.general, always),
-                           self.menu.line(lang, "emergency_short")])
-        r.hangup()
-        return str(r)
+        return self.endings.last_resort(self.general)

@@ -7,10 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from twilio.twiml import TwiML
 
-from common.facts import JST
 from ivr.state.recordings import Recordings
 from menus import Line, Menu, Named, Phone
-from routing import Decision
 from routing.model import Referral
 
 
@@ -28,6 +26,11 @@ def missing_audio(menu: Menu, referrals: Sequence[Referral], recordings: Recordi
     """Recorded language -> the clips it needs that `recordings` (the clips found on disk) lacks."""
     return {code: sorted(clip for clip in clip_texts(menu, referrals, code) if (code, clip) not in recordings)
             for code, lang in menu.spec.languages.items() if lang.recorded}
+
+
+def digit_by_digit(number: str) -> str:
+    """'0120-279-338' -> '0 1 2 0, 2 7 9, 3 3 8': each digit on its own, the groups apart."""
+    return ", ".join(" ".join(group) for group in number.split("-") if group)
 
 
 class Speaker:
@@ -60,6 +63,10 @@ class Speaker:
                 line, lang = self.menu.again(line, "en"), self.menu.language("en")
             elif line.clips is not None and all((line.lang, c) in self.recordings for c in line.clips):
                 self.audio_missing(line.lang, "same")  # recorded when the config was loaded, gone now
+        if not lang.telephone:  # the voice cannot read a phone number: digit by digit, a pause between the groups
+            node.say("".join(p if isinstance(p, str) else digit_by_digit(p.number) for p in line.parts),
+                     voice=lang.voice, language=lang.say)
+            return
         say = node.say(voice=lang.voice, language=lang.say)
         for part in line.parts:
             if isinstance(part, Phone):
@@ -68,20 +75,8 @@ class Speaker:
                 say.append(part)
 
     def referral_lines(self, lang: str, option: str, referrals: Sequence[Referral]) -> list[Line]:
-        """One line per referral line: its name in the caller's language and its number."""
-        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number or ""))
+        """One line per referral line, in the caller's language: a phone line's name and number; a chat or mail
+        consultation's name and how to find it."""
+        return [self.menu.line(lang, "referral", option, name=referral_name(r), number=Phone(r.number))
+                if r.number else self.menu.line(lang, f"referral_{r.kind}", option, name=referral_name(r))
                 for r in referrals]
-
-    def closed_lines(self, d: Decision, lang: str) -> list[Line]:
-        """The closed message: closed now, when it opens next (or that it is not known), and lines open now."""
-        m = self.menu
-        out = [m.line(lang, "closed", d.option)]
-        nxt = d.next_campaign
-        if nxt is None:
-            out.append(m.line(lang, "next_unknown", d.option))
-        else:
-            which = "next_open" if nxt.status == "confirmed" else "next_open_tentative"
-            out.append(m.line(lang, which, d.option, when=nxt.opens.astimezone(JST)))
-        if d.referrals:
-            out.append(m.line(lang, "now_open_lines", d.option))
-        return out

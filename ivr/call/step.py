@@ -28,6 +28,8 @@ class Adapters:
     audio_missing: Callable[[str, str], None] = lambda lang, to: None  # a recording was expected: (language, to)
     # the hold sound Twilio plays between reassurance lines; None: none available
     hold_url: Callable[[], str | None] = lambda: None
+    hold_seconds: Callable[[], int] = lambda: 8  # how long one play of the hold sound lasts
+    quiet_hours: Callable[[], tuple[int, int] | None] = lambda: None  # JST hours the last campaign was least busy
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Step:
     lang: str | None = None
     outcome: str | None = None  # ivr_routes_total outcome
     bad_input: str | None = None  # wrong / empty
+    crisis: bool = False  # the caller said words of suicidal crisis and is put through on the urgent lane
     record: dict[str, str | int] | None = None
 
     @property

@@ -58,6 +58,8 @@ def call_counters(record: dict[str, str], option: str) -> list[str]:
     for kind in ("answered", "abandoned", "referrals"):
         if outcome == kind:
             out.append(f"{kind}|{option}")
+    if outcome == "answered":  # per hour, every option: when callers get through (said at the busy ending)
+        out.append(f"answered|h{record.get('hour', '00')}")
     if record.get("overflowed") == "1":
         out.append(f"overflowed|{option}")
     if record.get("waited", "").isdigit():

@@ -16,7 +16,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,15 @@ class Store:
             self._failed("unique_callers", e)
             return 0, 0
         return int(count), int(held or 0)
+
+    def counts(self, idents: Sequence[str]) -> list[dict[str, int]] | None:
+        """The aggregate counters of each `agg` ident (campaign:day), in one round trip; None when unreachable."""
+        if self.degraded:
+            return None
+        results = self._read("counts", lambda pipe: [pipe.hgetall(key("agg", i)) for i in idents])
+        if results is None:
+            return None
+        return [{k.decode(): int(v) for k, v in raw.items()} for raw in results]
 
     def ping(self) -> bool:
         """True when the store answers now (and leaves degraded mode)."""

@@ -21,7 +21,7 @@ from common.configfile import ConfigError, Problem, load_model
 from common.facts import HOME
 from ivr.call.speaking import clip_texts, missing_audio
 from ivr.state.recordings import PLACEHOLDERS, Recordings
-from menus import Menu, MenuFile, load_menu
+from menus import Menu, MenuFile, load_menu, missing_variants
 from menus import check as check_menu_file
 from routing.check import load_routing
 from routing.model import Referral
@@ -156,11 +156,15 @@ def import_csv(menu_file: Path, table: Path) -> list[str]:
 
 
 def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[str], list[str]]:
-    """(problems, notes): missing translations, unusable placeholders, voices that do not speak their language,
-    recordings a recorded language lacks; notes list the placeholder recordings still to be replaced."""
+    """(problems, notes): missing translations, an option's own wording (under-18) missing for some line after the
+    menu, unusable placeholders, voices that do not speak their language, recordings a recorded language lacks;
+    notes list the languages whose voice lacks something the prompts use, and the placeholder recordings still to be
+    replaced."""
     data = _yaml().load(menu_file.read_text(encoding="utf-8"))
     spec = load_model(menu_file, MenuFile, data)
     out = [str(p) for p in check_menu_file(spec, str(menu_file))]
+    out += [f"{menu_file}: {path}: missing: this option has its own wording for other lines after the menu, and its "
+            "callers would hear the general wording here" for path in missing_variants(spec)]
     for code, lang in spec.languages.items():
         if lang.voice is None:
             continue
@@ -170,6 +174,13 @@ def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[st
             out.append(f"{menu_file}: languages.{code}.voice: {lang.voice} "
                        + (f"speaks {speaks}, not {lang.say}" if speaks else f"is not a known voice for {lang.say}"))
     notes = []
+    for code, lang in spec.languages.items():
+        if lang.voice is None:
+            notes.append(f"{menu_file}: languages.{code}: no voice: spoken from recordings only ({audio_dir / code}); "
+                         "a missing recording is said in English")
+        elif not lang.telephone and any("{number}" in text for text in spec.prompts.get(code, {}).values()):
+            notes.append(f"{menu_file}: languages.{code}: phone numbers are read digit by digit: its voice does not "
+                         "support say-as telephone")
     if not out:
         menu = Menu(spec, str(menu_file))
         found = Recordings(audio_dir, [code for code, lang in spec.languages.items() if lang.recorded])

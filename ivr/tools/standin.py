@@ -21,6 +21,7 @@ from defusedxml.ElementTree import fromstring
 from twilio.request_validator import RequestValidator
 
 from common.facts import DIAL_ANSWERED
+from ivr.state.recordings import HOLD_FILE, HOLD_SECONDS
 
 MAX_TWIML_BYTES = 64 * 1024
 CONNECTED_QUEUE = frozenset({"bridged"})  # the one QueueResult the stand-in gives a caller a counsellor took
@@ -30,7 +31,7 @@ CONNECTED_QUEUE = frozenset({"bridged"})  # the one QueueResult the stand-in giv
 class Event:
     """One thing that happened on a simulated call (a line said, a key pressed, a transfer), as a tester reads it."""
 
-    kind: str  # say play pause key speech silence enqueue wait leave connected dial hangup end error fallback redirect
+    kind: str  # say play hold pause key speech silence enqueue wait leave connected dial hangup end error ...
     text: str = ""
     lang: str = ""
     voice: str = ""
@@ -38,20 +39,13 @@ class Event:
     result: str = ""
 
     def __str__(self) -> str:
-        if self.kind == "say":
-            return f"  [say {self.lang}] {self.text}"
-        if self.kind == "other":
-            return f"  [the other party hears, {self.lang}] {self.text}"
-        if self.kind == "key":
-            return f"  [key] caller presses {self.text}"
-        if self.kind == "speech":
-            return f"  [speech] caller says \"{self.text}\" (confidence {self.result})"
-        if self.kind == "play":
-            return f"  [play {self.lang}] {self.target}"
-        if self.kind == "silence":
-            return "  [silence] caller presses nothing"
-        if self.kind == "connected":
-            return f"  [connected] {self.target} ({self.result})"
+        shown = {"say": f"[say {self.lang}] {self.text}", "other": f"[the other party hears, {self.lang}] {self.text}",
+                 "key": f"[key] caller presses {self.text}", "play": f"[play {self.lang}] {self.target}",
+                 "speech": f"[speech] caller says \"{self.text}\" (confidence {self.result})",
+                 "silence": "[silence] caller presses nothing", "hold": f"[hold sound] {self.text}",
+                 "connected": f"[connected] {self.target} ({self.result})"}
+        if self.kind in shown:
+            return "  " + shown[self.kind]
         if self.kind in ("enqueue", "dial"):
             return f"  [{self.kind}] {self.target}" + (f" -> {self.result}" if self.result else "")
         return f"  [{self.kind}] {self.text or self.target}".rstrip()
@@ -312,7 +306,11 @@ class StandIn:
             return True
         if verb.tag == "Play":
             target = (verb.text or "").strip()
-            folder = urllib.parse.urlsplit(target).path.rsplit("/", 2)  # .../audio/<language>/<clip>
+            path = urllib.parse.urlsplit(target).path
+            if path.endswith("/" + HOLD_FILE):  # the hold sound: no language
+                self._emit(result, Event("hold", text=f"{HOLD_SECONDS * int(verb.get('loop') or 1)} s"))
+                return True
+            folder = path.rsplit("/", 2)  # .../audio/<language>/<clip>
             self._emit(result, Event("play", target=target, lang=folder[-2] if len(folder) == 3 else ""))
             return True
         if verb.tag == "Pause":
@@ -345,7 +343,9 @@ class StandIn:
                     outcome, left = "hangup", True
                     break
                 self.play(result, child)
-                waited += int(child.get("length", "1")) if child.tag == "Pause" else 3
+                waited += (int(child.get("length", "1")) if child.tag == "Pause" else
+                           HOLD_SECONDS * int(child.get("loop") or 1) if (child.text or "").split("?")[0].endswith(
+                               "/" + HOLD_FILE) else 3)
             if left:
                 break
         if outcome in CONNECTED_QUEUE:

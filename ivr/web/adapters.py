@@ -8,17 +8,21 @@ number is never passed on or kept: the job gets the CallSid and asks Twilio for 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import structlog
 from flask import current_app, g, request, url_for
 
-from common.facts import E164
+from common.facts import E164, JST
+from ivr.call.endings import quietest_hours
 from ivr.call.flow import Flow
 from ivr.call.step import Adapters
 from ivr.privacy import withheld
 from ivr.state.config import ConfigHolder, Loaded
 from ivr.state.jobs import send_referral_sms
+from ivr.state.recordings import HOLD_SECONDS
 from ivr.web.helpers import ext, public_base
-from routing.model import Partner
+from routing.model import Campaign, Partner
 
 log = structlog.get_logger("ivr.web")
 
@@ -59,6 +63,12 @@ def hold_url() -> str | None:
     return fixed or ext("config").current.recordings.hold(audio_base)
 
 
+def hold_seconds() -> int:
+    """How long one play of the hold sound lasts: IVR_HOLD_SECONDS for IVR_HOLD_URL, else our own loop's."""
+    settings = ext("settings")
+    return int(settings.hold_seconds) if settings.hold_url else HOLD_SECONDS
+
+
 def audio_missing(lang: str, to: str) -> None:
     """Count a recording that was expected but missing, by language and what was said instead."""
     ext("metrics").audio_fallbacks.labels(lang, to).inc()
@@ -79,8 +89,47 @@ def send_sms(body: str) -> bool:
     return queued
 
 
+QUIET_KEPT = (3600, 60)  # seconds the quietest hours are kept once read, and once the store could not be read
+
+
+def quiet_hours() -> tuple[int, int] | None:
+    """The JST hours in which the largest share of the last closed campaign's callers got through, read from its
+    counts once an hour per process (a minute after the store could not be read); None without enough counts."""
+    instant = g.instant
+    past = [c for c in ext("flows").current().routing.campaigns if c.closes <= instant]
+    if not past:
+        return None
+    campaign = past[-1]
+    memo: dict[str, tuple[float, tuple[int, int] | None]] = current_app.extensions.setdefault("ivr.quiet_hours", {})
+    kept = memo.get(campaign.id)
+    if kept is not None and kept[0] > instant.timestamp():
+        return kept[1]
+    read, found = _quietest(campaign)
+    memo.clear()
+    memo[campaign.id] = (instant.timestamp() + QUIET_KEPT[0 if read else 1], found)
+    return found
+
+
+def _quietest(campaign: Campaign) -> tuple[bool, tuple[int, int] | None]:
+    """(whether the store could be read, a campaign's quietest hours from its counts per hour)."""
+    first, last = campaign.opens.astimezone(JST).date(), campaign.closes.astimezone(JST).date()
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    counts = ext("store").counts([f"{campaign.id}:{day.isoformat()}" for day in days])
+    if counts is None:
+        return False, None
+    calls: dict[int, int] = {}
+    answered: dict[int, int] = {}
+    for day in counts:
+        for name, n in day.items():
+            kind, _, hour = name.rpartition("|h")  # calls|<option>|hHH, answered|hHH
+            if hour.isdigit() and (kind == "answered" or kind.startswith("calls|")):
+                into = answered if kind == "answered" else calls
+                into[int(hour)] = into.get(int(hour), 0) + n
+    return True, quietest_hours(calls, answered)
+
+
 WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
-               hold_url=hold_url)
+               hold_url=hold_url, hold_seconds=hold_seconds, quiet_hours=quiet_hours)
 
 
 class Flows:

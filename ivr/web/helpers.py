@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.sansio.utils import get_current_url
 
-from ivr.call.flow import Flow
+from ivr.call.flow import Flow, Lane
 from ivr.call.step import Heard, Step
 
 MAX_STEP = 20  # the deepest chain step an action URL may name
@@ -77,6 +77,14 @@ def lang_param() -> str:
     return flow().menu.known_language(param("l"))
 
 
+def lane() -> Lane:
+    """Where the caller is on their way, as the signed action URL names it: option, language, chain step, the
+    urgent lane (`u`) and whose wording they hear (`w`); anything unknown is read as the general line's."""
+    wording = param("w")
+    return Lane(option_param(), lang_param(), small_int("s", 0, MAX_STEP), urgent=param("u", 1) == "1",
+                wording=wording if wording and flow().menu.option(wording) else None)
+
+
 @functools.lru_cache(maxsize=64)
 def root_url(scheme: str, host: str, root_path: str) -> str:
     """request.root_url without its last slash, worked out once per scheme, host and prefix, not per request."""
@@ -96,6 +104,8 @@ def answer(step: Step) -> Response:
         metrics.routes.labels(step.outcome).inc()
     if step.bad_input:
         metrics.bad_input.labels(step.bad_input).inc()
+    if step.crisis:
+        metrics.crisis.labels(step.option or "", step.lang or "").inc()
     if step.record is not None:
         fields = dict(step.record)
         if step.lang:

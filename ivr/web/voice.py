@@ -18,8 +18,7 @@ from ivr.web.helpers import (
     ext,
     flow,
     heard,
-    lang_param,
-    option_param,
+    lane,
     param,
     small_int,
 )
@@ -44,7 +43,7 @@ def incoming() -> Response:
 def menu() -> Response:
     """The key pressed (or words said) at the top menu."""
     step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard())
-    if step.record and "option" in step.record:
+    if step.record and "option" in step.record and not step.crisis:  # a crisis is counted apart: nothing chosen
         ext("metrics").selections.labels(step.record["option"]).inc()
     return answer(step)
 
@@ -58,14 +57,13 @@ def language() -> Response:
 @bp.route("/referrals", methods=["POST", "GET"])
 def referrals() -> Response:
     """The caller's answer after the referral lines: hear them again, get them by SMS, or goodbye."""
-    return answer(flow().referrals(g.instant, digits(), option_param(), lang_param(), small_int("s", 0, MAX_STEP),
-                                   small_int("n", 1, 9) or 1))
+    return answer(flow().referrals(g.instant, digits(), lane(), small_int("n", 1, 9) or 1, heard()))
 
 
 @bp.route("/wait", methods=["POST", "GET"])
 def wait() -> Response:
     """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
-    return answer(flow().wait(option_param(), lang_param(), param("p"), small_int("QueueTime", 0, 86400),
+    return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
@@ -115,8 +113,7 @@ def queue_done() -> Response:
     fold("queue", result, waited)
     ext("store").record(g.sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
-    step = flow().queue_done(g.instant, result, option_param(), lang_param(), small_int("s", 0, MAX_STEP))
-    return answer(step)
+    return answer(flow().queue_done(g.instant, result, lane()))
 
 
 @bp.route("/dial-done", methods=["POST", "GET"])
@@ -126,7 +123,7 @@ def dial_done() -> Response:
     status = param("DialCallStatus").lower()
     fold("dial", status)
     ext("metrics").dial_ended(partner_of(), status)
-    return answer(flow().dial_done(g.instant, status, option_param(), lang_param(), small_int("s", 0, MAX_STEP)))
+    return answer(flow().dial_done(g.instant, status, lane()))
 
 
 @bp.route("/status", methods=["POST", "GET"])
