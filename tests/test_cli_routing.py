@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.cli import main, snapshot_file
+from ivr.cli import main
+from ivr.tools.cli_files import snapshot_file
 from routing import load_routing
 from routing.model import Campaign
 from routing.preview import snapshot
