@@ -120,6 +120,7 @@ start_ivr() {
   IVR_PORT=$(free_port)
   IVR_BASE="http://127.0.0.1:$IVR_PORT"
   export TWILIO_AUTH_TOKEN="bench-$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"  # this run only
+  export IVR_ADMIN_TOKEN="bench-$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"  # /readyz details
   (cd "$TMP" && exec env -u IVR_PUBLIC_URL -u WEB_CONCURRENCY \
     IVR_CLOCK="$CLOCK" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" PROMETHEUS_MULTIPROC_DIR="$TMP/prometheus" \
     IVR_RUNTIME_DIR="$TMP/runtime" IVR_LOG_LEVEL=info IVR_LOG_FORMAT=json \

@@ -10,7 +10,8 @@
                                                  its verb; the same request unsigned, or signed with another token,
                                                  -> 403
     twilio_sign.py wait BASE SECONDS             poll BASE/healthz until it answers 200
-    twilio_sign.py ready BASE KIND               BASE/readyz must report store KIND and not degraded
+    twilio_sign.py ready BASE KIND               BASE/readyz (details, with IVR_ADMIN_TOKEN) must report store KIND
+                                                 and not degraded
 
 Every table row is signed with RequestValidator for the exact URL wrk requests and carries its own CallSid
 (distinct per call and per waiting caller). The auth token is read from TWILIO_AUTH_TOKEN (the value the server was
@@ -259,13 +260,20 @@ def cmd_wait(base: str, seconds: float) -> int:
 
 
 def cmd_ready(base: str, kind: str) -> int:
-    status, text = get(f"{base}/readyz")
-    info = json.loads(text) if status == 200 else {}
-    if status != 200 or info.get("store") != kind or info.get("degraded"):
-        print(f"ready: {base}/readyz -> HTTP {status} {text.strip()} (wanted store={kind}, not degraded)",
-              file=sys.stderr)
+    """/readyz with the admin token (IVR_ADMIN_TOKEN, as the server was started with): its details name the store."""
+    req = urllib.request.Request(f"{base}/readyz",
+                                 headers={"Authorization": f"Bearer {os.environ.get('IVR_ADMIN_TOKEN', '')}"})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            status, text = r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode("utf-8", "replace")
+    store = (json.loads(text).get("details") or {}).get("store", {}) if status == 200 else {}
+    if store.get("kind") != kind or store.get("degraded") is not False:
+        print(f"ready: {base}/readyz -> HTTP {status} {text.strip()} (wanted details.store kind={kind}, not degraded;"
+              " is IVR_ADMIN_TOKEN the server's?)", file=sys.stderr)
         return 1
-    print(f"ready: store={info['store']} degraded={info['degraded']}")
+    print(f"ready: store={store['kind']} degraded={store['degraded']}")
     return 0
 
 

@@ -28,7 +28,9 @@ from ivr.settings import (
     load_settings,
 )
 from ivr.state.config import load
-from ivr.tools import cli_files
+from ivr.state.embedded import state_file
+from ivr.state.private import private_dir
+from ivr.tools import cli_files, counsellors
 from ivr.tools.cli_common import Refused, instant
 
 
@@ -42,11 +44,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ivr serve: not starting: {e}", file=sys.stderr)
         return 2
     temp = Path(tempfile.gettempdir())
+    metrics_dir = settings.metrics_dir or temp / f"ivr-metrics-{args.port}"
+    runtime_dir = settings.runtime_dir or temp / f"ivr-runtime-{args.port}"
+    private = [("IVR_RUNTIME_DIR", runtime_dir), ("PROMETHEUS_MULTIPROC_DIR", metrics_dir)]
+    try:  # each 0700 and this user's own: a planted one (a symlink, another user's, open to writers) is refused
+        for variable, path in private + ([] if settings.redis_url else [("IVR_STATE_DIR", settings.state_dir)]):
+            private_dir(path, variable)
+    except OSError as e:
+        print(f"ivr serve: not starting: {e}", file=sys.stderr)
+        return 2
+    workers = args.workers or server.web_concurrency
+    if not settings.redis_url:  # workers would each keep their own counts and overwrite each other's file
+        asked = "" if workers == 1 else f" (not the {workers} asked for)"
+        print(f"ivr serve: REDIS_URL is not set: one worker{asked}, with the embedded store keeping its counts in "
+              f"{state_file(settings.state_dir)}", file=sys.stderr, flush=True)
+        workers = 1
     env = child_environment(
-        PROMETHEUS_MULTIPROC_DIR=str(settings.metrics_dir or temp / f"ivr-metrics-{args.port}"),
-        IVR_RUNTIME_DIR=str(settings.runtime_dir or temp / f"ivr-runtime-{args.port}"),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        IVR_RUNTIME_DIR=str(runtime_dir),
         IVR_BIND=f"{args.host}:{args.port}",
-        WEB_CONCURRENCY=str(args.workers or server.web_concurrency),  # gunicorn reads it too, and trips on a blank
+        WEB_CONCURRENCY=str(workers),  # gunicorn reads it too, and trips on a blank
     )
     conf = Path(__file__).with_name("gunicorn_conf.py")
     argv = ["gunicorn", "-c", str(conf), "ivr.app:create_app()"]
@@ -143,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_call)
 
     cli_files.register(sub)
+    counsellors.register(sub)
     return p
 
 

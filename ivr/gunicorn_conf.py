@@ -1,20 +1,28 @@
 """gunicorn settings for `ivr serve` (and the Procfile's web process through it).
 
-Metrics run in prometheus-client's multiprocess mode: the directory is wiped when the master starts, and a dead
-worker's live gauges are dropped by child_exit.
+Metrics run in prometheus-client's multiprocess mode: the directory is emptied when the master starts, and a dead
+worker's live gauges are dropped by child_exit. The metrics and runtime directories are this user's own (0700): one
+that is a symbolic link, another user's, or writable by group or others stops the start with one line naming it.
+Without REDIS_URL there is one worker, whatever WEB_CONCURRENCY or gunicorn's `-w` ask (each worker would keep an
+embedded store of its own), and the master says so.
 """
 
 import os
-import shutil
+import sys
 
 from prometheus_client import multiprocess
 
 from ivr.settings import load_server_settings
 from ivr.state.config import request_reload
+from ivr.state.private import emptied
 
 _server = load_server_settings()  # read in the master at start and again at each SIGHUP; a wrong value stops it
 bind = _server.bind
 workers = _server.web_concurrency
+if _server.redis_url is None and workers != 1:  # each worker would keep its own counts and overwrite the others' file
+    print(f"ivr serve: REDIS_URL is not set: one worker (not the {workers} asked for), with the embedded store",
+          file=sys.stderr, flush=True)
+    workers = 1
 # gthread with one thread: one request at a time per process (threads would fight over the GIL and lengthen the
 # slowest answers), but connections are kept alive and an idle or slow connection waits in the worker's poller
 # instead of holding the worker (a sync worker closes every connection and blocks on a silent one until `timeout`).
@@ -32,22 +40,39 @@ proc_name = "ivr-web"
 
 
 def on_starting(server):
-    """A fresh start begins clean: no stale metrics, and no last good config to hide a broken file behind."""
-    for path in (_server.metrics_dir, _server.runtime_dir):
+    """A fresh start begins clean: no stale metrics, and no last good config to hide a broken file behind. A
+    directory that is not this user's own is neither emptied nor used: the master stops (exit 2) naming it."""
+    for variable, path in (("PROMETHEUS_MULTIPROC_DIR", _server.metrics_dir), ("IVR_RUNTIME_DIR", _server.runtime_dir)):
         if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
-            os.makedirs(path, exist_ok=True)
+            try:
+                emptied(path, variable)
+            except OSError as e:
+                print(f"ivr serve: not starting: {e}", file=sys.stderr, flush=True)
+                sys.exit(2)
 
 
 def on_reload(server):
     """SIGHUP: the workers about to start take the config files as they are now (or keep the last good ones)."""
     if _server.runtime_dir is not None:
-        request_reload(_server.runtime_dir)
+        try:
+            request_reload(_server.runtime_dir)
+        except OSError as e:  # the new workers refuse the directory too, and say so
+            server.log.error("reload not marked: %s", e)
 
 
 def post_fork(server, worker):
     """Lets /admin/reload ask the master to restart every worker with the new config (IVR_GUNICORN_MASTER)."""
     os.environ["IVR_GUNICORN_MASTER"] = str(server.pid)
+
+
+def nworkers_changed(server, new_value, old_value):
+    """Without REDIS_URL the master keeps one worker, even when `-w` on gunicorn's command line or a SIGTTIN asks
+    for more (the embedded store is one process's own)."""
+    if _server.redis_url is None and new_value > 1:
+        server.log.warning("REDIS_URL is not set: one worker (not the %d asked for), with the embedded store",
+                           new_value)
+        server.cfg.set("workers", 1)  # a reload spawns cfg.workers new workers before it trims to num_workers
+        server.num_workers = 1
 
 
 def child_exit(server, worker):

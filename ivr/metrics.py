@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ivr.state.jobs import sms_failures
+from ivr.state.jobs import SMS_REASONS, sms_failures, sms_outcomes
+from ivr.state.logins import SUBJECTS as LOCKOUT_SUBJECTS
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
@@ -27,6 +28,8 @@ QUEUE_RESULTS = ("bridged", "bridging-in-process", "error", "hangup", "leave", "
                  "redirected-from-bridged", "queue-full", "system-error", "other")
 DIAL_RESULTS = ("completed", "answered", "busy", "no-answer", "failed", "canceled", "other")
 SMS_RESULTS = ("queued", "failed")
+# ok; wrong: id, PIN or phone; empty: nothing keyed; locked: the id or number is locked out; unavailable: no Redis
+LOGIN_RESULTS = ("ok", "wrong", "empty", "locked", "unavailable")
 
 
 class Metrics:
@@ -37,6 +40,9 @@ class Metrics:
         self.collectors: list[Collector] = []
         r = self.registry = CollectorRegistry()
         r.register(sms_failures())
+        r.register(sms_outcomes())  # counted in the RQ worker; every reason shown here at zero from the start
+        for reason in SMS_REASONS:
+            sms_outcomes().labels(reason)
         self.calls = Counter("ivr_calls_total", "Calls received, by whether a window was open and the number dialled",
                              ["window", "entry"], registry=r)
         self.selections = Counter("ivr_menu_selections_total", "Menu options chosen", ["option"], registry=r)
@@ -77,10 +83,13 @@ class Metrics:
                            registry=r)
         for result in SMS_RESULTS:
             self.sms.labels(result)
-        self.counsellor_logins = Counter("ivr_counsellor_logins_total", "Counsellor line logins, by result",
-                                         ["result"], registry=r)
-        for result in ("ok", "wrong_pin", "locked", "unknown_number"):
-            self.counsellor_logins.labels(result)
+        self.counsellor_logins = Counter("ivr_counsellor_logins_total", "Counsellor line login tries, by the partner "
+                                         "of the id keyed ('unknown' for an id nobody has) and result (never by "
+                                         "id or number)", ["partner", "result"], registry=r)
+        self.counsellor_lockouts = Counter("ivr_counsellor_lockouts_total", "Counsellor ids or calling numbers "
+                                           "locked out after too many wrong tries, by partner and which was locked",
+                                           ["partner", "locked"], registry=r)
+        self.prime_logins(("unknown",))
         for result in RELOAD_RESULTS:
             self.reloads.labels(result)
 
@@ -115,6 +124,14 @@ class Metrics:
         for p in phone_partners:
             for status in DIAL_RESULTS:
                 self.dial_results.labels(p, status)
+
+    def prime_logins(self, partners: tuple[str, ...]) -> None:
+        """Show every partner's counsellor login series from the start, at zero."""
+        for p in partners:
+            for result in LOGIN_RESULTS:
+                self.counsellor_logins.labels(p, result)
+            for locked in LOCKOUT_SUBJECTS:
+                self.counsellor_lockouts.labels(p, locked)
 
     def queue_left(self, partner: str, result: str, waited: int) -> None:
         """Count how a caller left a partner's queue, and how long they waited."""
@@ -191,4 +208,5 @@ def watch_config(app: Flask) -> None:
                   tuple(dict.fromkeys(settings.entries.values())),
                   tuple(c for c, lang in boot.menu.spec.languages.items() if lang.recorded),
                   tuple(boot.menu.spec.languages))
+    metrics.prime_logins(tuple(p.id for p in partners))
     metrics.watch(config, app.extensions["ivr.clock"])

@@ -7,7 +7,7 @@ Three pydantic-settings classes, one per kind of process:
   with `load_file_settings()`, so they never need a made-up Twilio token.
 - `ServiceSettings(Settings)`: the web service, its webhooks and its RQ jobs; the Twilio auth token is required and
   the other secrets live here. Built with `load_settings()`.
-- `ServerSettings`: what gunicorn's config file needs (bind address, worker count), no token. Built with
+- `ServerSettings`: what gunicorn's config file needs (bind address, worker count, REDIS_URL), no token. Built with
   `load_server_settings()`. It shares the metrics and runtime directories with `ServiceSettings`.
 
 Each field's validation alias is its environment variable. Values come from `overrides` (keyword arguments, by
@@ -104,6 +104,9 @@ def _path(value: object) -> object:
     if isinstance(value, os.PathLike):
         return value
     raise _invalid(f"{_shown(value)} is not a path")
+
+
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 2.1: b64token
 
 
 def _secret_text(value: object) -> str:
@@ -258,6 +261,8 @@ class ServiceSettings(Settings, _Directories):
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)
     account_sid: _Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
     sms_from: _Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
+    # referral SMS sent in one hour, in all (a bound on what forged caller IDs could cost); more wait for a later call
+    sms_hourly_cap: int = Field(300, ge=1, validation_alias="IVR_SMS_HOURLY_CAP")
     caller_id: _Text | None = Field(None, validation_alias="IVR_CALLER_ID")  # shown to partners we dial
     # our number -> label; NoDecode: the environment's comma format reaches _entries as text, never as JSON
     entries: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, validation_alias="IVR_ENTRY_NUMBERS")
@@ -273,6 +278,15 @@ class ServiceSettings(Settings, _Directories):
         if not isinstance(token, str) or not token.strip():
             return data  # the token's own error says what is missing
         return {**data, "IVR_HASH_KEY": hmac.new(token.strip().encode(), HASH_KEY_CONTEXT, hashlib.sha256).digest()}
+
+    @field_validator("admin_token", mode="after")
+    @classmethod
+    def _bearer_token(cls, value: str | None) -> str | None:
+        """A token an `Authorization: Bearer` header can carry (RFC 6750's b64token), else /admin is unusable."""
+        if value and not BEARER_TOKEN.fullmatch(value):
+            raise _invalid("must be a bearer token: letters, digits and - . _ ~ + / (then = only at the end), "
+                           "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return value or None
 
     @field_validator("hash_key", mode="before")
     @classmethod
@@ -311,6 +325,8 @@ class ServerSettings(_Directories):
 
     bind: _Text = Field(DEFAULT_BIND, validation_alias="IVR_BIND")
     web_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), validation_alias="WEB_CONCURRENCY")
+    # unset: each worker would keep its own embedded store, so gunicorn runs one; not in the repr (a password)
+    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
 
     @field_validator("web_concurrency", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ VARIANT_KEYS = tuple(k for k in CALL_KEYS if k != "sms_intro")
 # The menus themselves are in Japanese, with a few lines in English for callers who do not understand it.
 HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "no_input", "to_general",
              "option_closed", "language_intro", "language_retry", "fallback", "speech_unclear", "speech_check",
-             "counsellor_unknown", "counsellor_pin",
+             "counsellor_id", "counsellor_pin", "counsellor_unavailable",
              "counsellor_pin_wrong", "counsellor_locked", "counsellor_whisper", "counsellor_whisper_unknown",
              "counsellor_none_waiting", "counsellor_next", "counsellor_bye")
 ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")

@@ -28,6 +28,11 @@ def _references(spec: RoutingFile, file: str, layouts: dict[str, frozenset[str]]
     yield from _duplicates(file, "partners", partners)
     yield from _duplicates(file, "referrals", lines)
     yield from _duplicates(file, "campaigns", [c.id for c in spec.campaigns])
+    yield from _duplicates(file, "counsellors", [c.id for c in spec.counsellors])  # the partners file's: checked before
+    for i, who in enumerate(spec.counsellors):
+        if who.partner not in partners:
+            yield Problem(file, yaml_path(("counsellors", i, "partner")),
+                          f"unknown partner id '{who.partner}'; allowed: {', '.join(partners)}")
     for i, c in enumerate(spec.campaigns):
         if c.plan not in spec.plans:
             yield Problem(file, yaml_path(("campaigns", i, "plan")),
@@ -167,6 +172,11 @@ def _apply_contacts(data: object, path: Path, partners_file: Path) -> object:
     problems += [Problem(str(partners_file), yaml_path(("counsellors", i, "partner")), f"no partner '{c.partner}' "
                          f"in {path}; allowed: {allowed}") for i, c in enumerate(contacts.counsellors)
                  if c.partner not in known]
+    taken = [str(c.get("id")) for c in data.get("counsellors") or [] if isinstance(c, dict)]
+    ids = [c.id for c in contacts.counsellors]
+    problems += [Problem(str(partners_file), yaml_path(("counsellors", i, "id")), f"counsellor id '{cid}' is already "
+                         f"used{' in ' + str(path) if cid in taken else ''}; every counsellor has their own id")
+                 for i, cid in enumerate(ids) if cid in taken or cid in ids[:i]]
     if problems:
         raise ConfigError(problems)
     merged = []

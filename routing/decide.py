@@ -166,7 +166,7 @@ class Routing:
         by_id = {line.referral.id: line for line in self._lines}
         self.plans = {name: {option: _Plan(op, self.partners, by_id) for option, op in plan.items()}
                       for name, plan in spec.plans.items()}
-        self._counsellors = {n: c for c in spec.counsellors for n in c.numbers}
+        self._counsellors = {c.id: c for c in spec.counsellors}
         self._urgent = {name: next((o for o, op in plan.items() if op.urgent), None)
                         for name, plan in spec.plans.items()}
         self._abroad = frozenset(p.id for p in spec.partners if takes_other_languages(p))
@@ -317,9 +317,9 @@ class Routing:
         return Decision("referrals", option, step, campaign=campaign, urgent=urgent,
                         referrals=self.open_referrals(instant, option, campaign=campaign, language=language))
 
-    def counsellor(self, number: str) -> Counsellor | None:
-        """The counsellor login for a registered phone number."""
-        return self._counsellors.get(number.strip())
+    def counsellor(self, counsellor_id: str) -> Counsellor | None:
+        """The counsellor with this id (as keyed on the phone); None for an id nobody has."""
+        return self._counsellors.get(counsellor_id)
 
     def queues_of(self, partner_id: str) -> list[str]:
         """A queue partner's Twilio queues, the urgent lane first: a caller in crisis may be on it in any plan."""

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from common.configfile import Strict
 from common.facts import E164_PATTERN, HOME
+from routing.pins import COUNSELLOR_ID, hash_problem
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -63,6 +64,12 @@ class Referral(Strict):
     kind: ReferralKind = Field(default="phone", description="phone: callers are told its number; chat, mail: online")
     number: str | None = Field(default=None, pattern=r"^[0-9][0-9-]{2,15}$", description="phone lines only")
     url: str | None = Field(default=None, description="chat and mail lines only: where to write (https), for the SMS")
+    # The SMS stays on the caller's phone, where someone else (an abuser, a parent) may read it. A line is named in
+    # it only when marked so: a new line is safe until someone has judged its name; the others are listed by number
+    # or address alone, in the order the caller heard them by name (a made-up label would hide no more, and would
+    # need words in every language).
+    sms_named: bool = Field(default=False, description="true: its name says nothing about why someone calls, so "
+                            "the SMS may show it; false: the SMS lists its number or address alone")
     hours: list[HoursRule] = Field(min_length=1)
     closed: list[Closure] = Field(default_factory=list)
     suits: list[str] = Field(min_length=1, description="option ids this line suits, or 'all'")
@@ -181,11 +188,37 @@ class Campaign(Strict):
 
 
 class Counsellor(Strict):
-    """A counsellor line login: the partner, the phones it calls from, and its PIN (kept in the partners file)."""
+    """One counsellor's own login to the counsellors' line: an id keyed on the phone, the hash of their PIN (never the
+    PIN itself), their partner, and optionally the only phones they may call from. Kept in the partners file."""
 
+    id: str = Field(pattern=COUNSELLOR_ID, description="4-8 digits, keyed on the phone then #; quoted in YAML")
     partner: str
-    numbers: list[Annotated[str, Field(pattern=E164_PATTERN)]] = Field(min_length=1)
-    pin: str = Field(pattern=r"^\d{4,8}$")
+    pin_hash: str = Field(description="scrypt$<n>$<r>$<p>$<salt>$<hash>, as `ivr counsellor add` writes it")
+    numbers: list[Annotated[str, Field(pattern=E164_PATTERN)]] = Field(
+        default_factory=list, description="none: any phone; else the login is refused from any other number")
+    pin: None = Field(default=None, exclude=True, description="never: a PIN is kept only as pin_hash")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, int):
+            raise ValueError("write the id in quotes (id: \"1001\"), so YAML keeps its digits as they are keyed")
+        return value
+
+    @field_validator("pin", mode="before")
+    @classmethod
+    def _no_clear_pin(cls, value: object) -> None:
+        raise ValueError("a PIN is never kept in clear: delete this line (and give the counsellor an `id` if they "
+                         "have none), choose a new PIN, since this one has been written down, and set it with "
+                         "`ivr counsellor reset --id <id>`, which writes pin_hash")
+
+    @field_validator("pin_hash")
+    @classmethod
+    def _usable_hash(cls, value: str) -> str:
+        problem = hash_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class RoutingFile(Strict):
@@ -197,7 +230,8 @@ class RoutingFile(Strict):
     partners: list[Partner] = Field(min_length=1)
     plans: dict[str, dict[str, OptionPlan]] = Field(description="plan id -> option id -> who answers when")
     referrals: list[Referral] = Field(min_length=1)
-    counsellors: list[Counsellor] = Field(default_factory=list, description="normally from IVR_PARTNERS_FILE")
+    counsellors: list[Counsellor] = Field(default_factory=list, description="normally from IVR_PARTNERS_FILE; "
+                                          "allowed here too (PIN hashes only), ids unique across both files")
 
 
 class PartnerContact(Strict):

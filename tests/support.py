@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -14,12 +15,42 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 
+from ivr import logs
 from ivr.tools.standin import CallResult, InProcess, StandIn, Transport
 
 TOKEN = "test-auth-token-0123456789abcdef"
+SERVER_ADMIN = "test-admin-token-for-servers"  # running_server's IVR_ADMIN_TOKEN unless the test sets its own
 BASE = "https://hotline.example.jp"
 CALLER = "+819012345678"  # fictional; tests search every output for it
+
+
+@contextlib.contextmanager
+def logged_writes(fmt: str, tty: bool = False) -> Iterator[list[str]]:
+    """The service's logging set up for `fmt` on a stand-in stderr (a terminal or not); yields every write to it,
+    and puts structlog's configuration back after."""
+    writes: list[str] = []
+
+    class Stderr:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+        def isatty(self) -> bool:
+            return tty
+
+    saved, real = structlog.get_config(), sys.stderr
+    sys.stderr = Stderr()  # type: ignore[assignment]
+    try:
+        logs.configure("info", fmt)
+        yield writes
+    finally:
+        sys.stderr = real
+        structlog.configure(**saved)
 
 
 def free_port() -> int:
@@ -113,7 +144,8 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
 
     port = free_port()
     full = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-            "IVR_RUNTIME_DIR": str(tmp_path / "runtime"), "IVR_LOG_FORMAT": "json", **env}
+            "IVR_RUNTIME_DIR": str(tmp_path / "runtime"), "IVR_LOG_FORMAT": "json", "IVR_ADMIN_TOKEN": SERVER_ADMIN,
+            **env}
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port), "--workers",
                              str(workers)], env=full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -129,7 +161,7 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
         else:
             raise RuntimeError((tmp_path / "server.log").read_text())
         yield proc, base
-        every_worker_serving(proc, base, workers)  # not after a failure: the server may be what failed
+        every_worker_serving(proc, base, workers, full["IVR_ADMIN_TOKEN"])  # not after a failure: it may be what failed
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -142,8 +174,9 @@ def running_server(tmp_path: Path, env: dict[str, str], workers: int) -> Iterato
             log.close()
 
 
-def every_worker_serving(proc: subprocess.Popen[bytes], base: str, workers: int) -> None:
-    """Wait until the master runs `workers` workers and each has answered /readyz.
+def every_worker_serving(proc: subprocess.Popen[bytes], base: str, workers: int, admin: str) -> None:
+    """Wait until the master runs `workers` workers and each has answered /readyz (which names its worker only to
+    the admin token).
 
     A worker forked to replace one that a test killed may still be booting when the test ends. A SIGTERM that
     reaches it before it installs its own handlers can be lost (the forked child still runs the master's handler,
@@ -156,8 +189,9 @@ def every_worker_serving(proc: subprocess.Popen[bytes], base: str, workers: int)
     answered: set[int] = set()
 
     def all_answered() -> bool:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as resp:  # noqa: S310
-            answered.add(int(json.loads(resp.read())["worker"]))
+        req = urllib.request.Request(f"{base}/readyz", headers={"Authorization": f"Bearer {admin}"})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            answered.add(int(json.loads(resp.read())["details"]["worker"]))
         running = gunicorn_workers(proc.pid)
         return len(running) == workers and running <= answered
 

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +26,6 @@ import structlog
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from ivr import logs
 from ivr.state import config, jobs, store
 from ivr.state.config import request_reload
 from ivr.tools.standin import InProcess, OverHttp, StandIn, twiml_problem
@@ -39,6 +37,7 @@ from tests.support import (
     RedisServer,
     call,
     gunicorn_workers,
+    logged_writes,
     post_signed,
     rq_worker,
     running_server,
@@ -53,29 +52,11 @@ OPEN = "2025-05-03T03:00:00+09:00"
 
 
 # -- gunicorn workers sharing one log -------------------------------------------------------------------------
-def test_a_log_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_log_line_is_one_write() -> None:
     """Each JSON log line reaches stderr in one write, so lines of two gunicorn workers sharing it never run
     together (with PYTHONUNBUFFERED a line and its newline were two writes)."""
-    writes: list[str] = []
-
-    class Stderr:
-        def write(self, text: str) -> int:
-            writes.append(text)
-            return len(text)
-
-        def flush(self) -> None:
-            pass
-
-        def isatty(self) -> bool:
-            return False
-
-    saved = structlog.get_config()
-    monkeypatch.setattr(sys, "stderr", Stderr())
-    try:
-        logs.configure("info", "json")
+    with logged_writes("json") as writes:
         structlog.get_logger("ivr").info("webhook", step="menu")
-    finally:
-        structlog.configure(**saved)
     assert len(writes) == 1 and writes[0].endswith("}\n")
     assert json.loads(writes[0])["step"] == "menu"
 
@@ -212,7 +193,7 @@ def store_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def degraded(app: Any) -> tuple[bool, str]:
     """What /readyz (which tries Redis) and then the ivr_state_degraded gauge say."""
     client = app.test_client()
-    ready = client.get("/readyz").get_json()["degraded"]
+    ready = not client.get("/readyz").get_json()["store"]
     return ready, next(x for x in client.get("/metrics").get_data(as_text=True).splitlines()
                        if x.startswith("ivr_state_degraded "))
 
@@ -374,7 +355,8 @@ def test_a_broken_config_under_load_never_reaches_a_caller(redis_url: str, tmp_p
     routing.write_text(good, encoding="utf-8")
     with running_server(tmp_path, env, workers=2) as (proc, base):
         booted: set[int] = set()  # both workers up (and the last good config kept) before any edit
-        wait_for(lambda: booted.add(ready(base)["worker"]) or len(booted) == 2, "both workers answering")
+        wait_for(lambda: booted.add(ready(base, ADMIN)["details"]["worker"]) or len(booted) == 2,
+                 "both workers answering")
         threads = [threading.Thread(target=caller_steps, args=(n,)) for n in range(3)]
         for t in threads:
             t.start()
@@ -411,8 +393,11 @@ def test_a_broken_config_under_load_never_reaches_a_caller(redis_url: str, tmp_p
             assert target in ("women-sakura", "gender-niji")
 
 
-def ready(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}/readyz", timeout=10) as resp:  # noqa: S310
+def ready(base: str, token: str | None = None) -> dict[str, Any]:
+    """What /readyz answers; with the admin token, its `details` (worker, config, store, clock) too."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/readyz", headers=headers),  # noqa: S310
+                                timeout=10) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
@@ -503,4 +488,4 @@ def test_fallback_with_redis_dead_and_the_config_files_unreadable(own_redis: Red
             assert not fallback.fallback_used and {s for _, s in fallback.requests} <= {200, 204}, workers
             fresh = StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=CALLER).call()
             assert fresh.connected is not None and fresh.connected.target == "queue general-tsunagari", workers
-        assert ready(base)["degraded"] is True
+        assert (False, "store_unreachable") == (ready(base)["store"], ready(base)["reason"])

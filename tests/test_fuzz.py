@@ -17,7 +17,7 @@ from tests.support import BASE, CALLER, AppFactory, next_step_problem, post_sign
 
 SIGNED = ("/voice/", "/counselor/")
 WAIT_VERBS = {"Play", "Say", "Pause", "Gather", "Redirect", "Leave", "Hangup"}  # what a waitUrl may answer
-COUNSELLOR = "+15005550010"  # ops/partners.example.yaml, PIN 482193
+COUNSELLOR = "+15005550010"  # ops/partners.example.yaml: counsellor 1001's phone, PIN 482193
 FUZZ = settings(max_examples=20, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
@@ -52,13 +52,14 @@ FORM = {
     "DialCallDuration": known_or_odd("0", "300"), "ErrorCode": known_or_odd("11200", "12100"),
 }
 QUERY = {  # what our action URLs carry: option, language, chain step, tries, partner, queue, idle rounds, the
-    # urgent lane, whose wording the caller hears
+    # urgent lane, whose wording the caller hears, a counsellor's id and their login's tag
     "o": known_or_odd("general", "under18", "foreign", "gender", "women", "disaster", "../../etc", big=True),
     "l": known_or_odd("ja", "en", "zh", "ko", "vi", "pt", "es", "fil", "xx"),
     "s": known_or_odd("0", "1", "2", "3", "19", "20", "-4"), "n": known_or_odd("1", "2", "3", "4", "0"),
     "p": known_or_odd("tsunagari", "sakura", "hinata", "kodomo", "nobody"),
     "q": known_or_odd("general-tsunagari", "women-sakura-urgent"), "i": known_or_odd("0", "9", "10"),
     "u": known_or_odd("1", "0", "yes"), "w": known_or_odd("under18", "suicidal", "general", "nobody"),
+    "c": known_or_odd("1001", "1002", "9999", ""), "k": known_or_odd("0" * 32, "f" * 32, ""),
 }
 extra = st.dictionaries(st.text(min_size=1, max_size=12).filter(lambda k: k != "bodySHA256"), st.one_of(odd, huge),
                         max_size=3)
@@ -71,8 +72,9 @@ STEP_SENDS = {  # what each step is sent besides: by Twilio (form), by our own a
     "/voice/wait": (("QueueTime", "QueuePosition", "AvgQueueTime"), ("p", "o", "l", "s", "u", "w")),
     "/voice/queue-done": (("QueueResult", "QueueTime"), ("q", "p", "o", "l", "s", "u", "w")),
     "/voice/dial-done": (("DialCallStatus", "DialCallDuration"), ("p", "o", "l", "s", "u", "w")),
-    "/voice/fallback": (("ErrorCode",), ()), "/counselor/pin": (("Digits",), ("n",)),
-    "/counselor/next": (("Digits",), ()), "/counselor/after": (("DialCallStatus", "DialCallDuration"), ("i",)),
+    "/voice/fallback": (("ErrorCode",), ()), "/counselor/pin": (("Digits",), ("n", "c")),
+    "/counselor/id": (("Digits",), ("n",)), "/counselor/next": (("Digits",), ("c", "k")),
+    "/counselor/after": (("DialCallStatus", "DialCallDuration"), ("i", "c", "k")),
     "/counselor/connecting": ((), ("l",)),
 }
 

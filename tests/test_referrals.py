@@ -52,7 +52,7 @@ def test_chain_end_offers_the_lines_again(make_app: AppFactory) -> None:
 
 def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_url: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key 2 sends the lines, the chat line's address too, once by SMS; the caller's number is in no job, key or value."""
+    """Key 2 sends the lines once by SMS, the DV line by its number alone; the caller's number is in no job, key or value."""
     for k, v in {**SMS, "TWILIO_AUTH_TOKEN": "test-auth-token-0123456789abcdef"}.items():
         monkeypatch.setenv(k, v)
     twilio = RecordingTwilio(CALLER)
@@ -71,7 +71,7 @@ def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_u
     assert len(sent) == 1
     assert sent[0][2]["To"] == CALLER and sent[0][2]["From"] == "+15005550006"
     assert sent[0][2]["Body"].splitlines() == [
-        "孤独・孤立相談ダイヤルからのご案内です。", "DV相談プラス: 0120-279-889", "よりそいホットライン: 0120-279-338",
+        "孤独・孤立相談ダイヤルからのご案内です。", "0120-279-889", "よりそいホットライン: 0120-279-338",
         "あなたのいばしょ: https://talkme.jp/", "命の危険があるときは、110番か119番に電話してください。"]
     for k in client.scan_iter():
         assert CALLER[1:] not in repr(client.dump(k))

@@ -52,11 +52,11 @@ def app_on_copies(make_app: AppFactory, tmp_path: Path):  # type: ignore[no-unty
 
 
 def test_admin_endpoint_needs_the_token(make_app: AppFactory, app_on_copies) -> None:  # type: ignore[no-untyped-def]
-    """Without IVR_ADMIN_TOKEN the endpoint does not exist; a wrong or missing bearer gets 403."""
+    """Without IVR_ADMIN_TOKEN the endpoint does not exist; a wrong or missing bearer gets 401 (RFC 6750)."""
     assert reload(make_app(OPEN)).status_code == 404
     app, _ = app_on_copies
-    assert reload(app, None).status_code == 403
-    assert reload(app, "guess").status_code == 403
+    assert reload(app, None).status_code == 401
+    assert reload(app, "guess").status_code == 401
     assert reload(app, ADMIN).status_code == 200
 
 
@@ -82,7 +82,8 @@ def test_reload_applies_a_change_with_an_audit_line(app_on_copies) -> None:  # t
 def test_broken_reload_keeps_the_last_good_config(app_on_copies) -> None:  # type: ignore[no-untyped-def]
     """A reload of a broken file is refused with file and path; callers keep being routed as before."""
     app, routing = app_on_copies
-    before = app.test_client().get("/readyz").get_json()["config"]["hash"]
+    ready = app.test_client().get("/readyz", headers={"Authorization": f"Bearer {ADMIN}"}).get_json()
+    before = ready["details"]["config"]["hash"]
     routing.write_text(routing.read_text(encoding="utf-8").replace("kind: phone", "kind: pigeon"), encoding="utf-8")
     with capture_logs() as logs:
         resp = reload(app)
@@ -141,10 +142,12 @@ def test_shipped_partners_example_is_valid(make_app: AppFactory) -> None:
 
 
 def readyz(base: str) -> dict:  # type: ignore[type-arg]
+    """The details /readyz gives the admin token: config files and hash, worker, store, clock."""
     import json
 
-    with urllib.request.urlopen(f"{base}/readyz", timeout=5) as resp:  # noqa: S310
-        return json.loads(resp.read())  # type: ignore[no-any-return]
+    req = urllib.request.Request(f"{base}/readyz", headers={"Authorization": f"Bearer {ADMIN}"})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
+        return json.loads(resp.read())["details"]  # type: ignore[no-any-return]
 
 
 def wait_for_new_worker(base: str, old_pid: int) -> dict:  # type: ignore[type-arg]

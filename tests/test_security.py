@@ -3,6 +3,8 @@ and every secret is compared in constant time. Endpoints are read from the app's
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +23,9 @@ SIGNED = ("/voice/", "/counselor/")
 # which does not sign
 PUBLIC = {"/healthz", "/readyz", "/static/<path:filename>", "/audio/<lang>/<name>", "/audio/hold.wav"}
 KNOWN = {"/voice/incoming", "/voice/menu", "/voice/language", "/voice/referrals", "/voice/wait", "/voice/queue-done",
-         "/voice/dial-done", "/voice/status", "/voice/fallback", "/counselor/incoming", "/counselor/pin",
-         "/counselor/connecting", "/counselor/after", "/counselor/next"}
-COUNSELLOR = "+15005550010"  # ops/partners.example.yaml, PIN 482193
+         "/voice/dial-done", "/voice/status", "/voice/fallback", "/counselor/incoming", "/counselor/id",
+         "/counselor/pin", "/counselor/connecting", "/counselor/after", "/counselor/next"}
+COUNSELLOR = "+15005550010"  # ops/partners.example.yaml: counsellor 1001's phone, PIN 482193
 
 
 @pytest.fixture
@@ -68,15 +70,18 @@ def test_every_webhook_refuses_what_twilio_did_not_sign(app: Any, redis_url: str
 
 
 def test_admin_endpoints_refuse_all_but_the_token(app: Any, make_app: AppFactory) -> None:
-    """Every /admin/ endpoint: 403 without a token, with a wrong one, a prefix or an extension of it; answered with
-    the token; absent (404) when no admin token is configured."""
+    """Every /admin/ endpoint: 401 with a Bearer challenge without a token, with a wrong one, a prefix or an
+    extension of it, the bare token without the scheme, or another scheme; answered with the token; absent (404)
+    when no admin token is configured."""
     client = app.test_client()
     admin = endpoints(app, ("/admin/",))
     assert ("/admin/reload", "POST") in admin
     for path, method in admin:
-        for given in (None, "", "guess", ADMIN[:-1], ADMIN + "x", ADMIN.upper(), f"Basic {ADMIN}"):
+        for given in (None, "", "guess", ADMIN[:-1], ADMIN + "x", ADMIN.upper(), f"Basic {ADMIN}", f"{ADMIN} "):
             headers = {} if given is None else {"Authorization": given if " " in given else f"Bearer {given}"}
-            assert client.open(path, method=method, headers=headers).status_code == 403, (path, method, given)
+            refused = client.open(path, method=method, headers=headers)
+            assert refused.status_code == 401, (path, method, given)
+            assert refused.headers["WWW-Authenticate"].startswith("Bearer "), (path, method, given)
         right = client.open(path, method=method, headers={"Authorization": f"Bearer {ADMIN}"})
         assert right.status_code == 200, (path, method)
     plain = make_app(OPEN).test_client()
@@ -97,18 +102,23 @@ def spy(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[tuple[A
 
 
 def test_secrets_are_compared_in_constant_time(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The admin token, counsellors' PINs and Twilio's signature go through hmac.compare_digest: no early exit that a
-    caller could time. A genuine request's signature is compared once, with the one Twilio sent."""
+    """The admin token, counsellors' PIN hashes and Twilio's signature go through hmac.compare_digest: no early exit
+    that a caller could time. A genuine request's signature is compared once, with the one Twilio sent."""
     assert isinstance(app.extensions["ivr.validator"], RequestValidator)
     digests = spy(monkeypatch, hmac, "compare_digest")
     client = app.test_client()
-    assert client.post("/admin/reload", headers={"Authorization": "Bearer guess"}).status_code == 403
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer guess"}).status_code == 401
     assert digests == [(b"guess", ADMIN.encode())]
     params = {"CallSid": "CA" + "6" * 32, "From": COUNSELLOR, "Digits": "111111"}
-    status, _, body = post_signed(InProcess(app), BASE + "/counselor/pin?n=1", params)
-    assert status == 200 and b"/counselor/pin?n=2" in body  # a wrong PIN: asked again
-    sent = signed(BASE + "/counselor/pin?n=1", params).encode()
-    assert digests[1:] == [(sent, sent), (b"111111", b"482193")]
+    status, _, body = post_signed(InProcess(app), BASE + "/counselor/pin?c=1001&n=1", params)
+    assert status == 200 and b"/counselor/id?n=2" in body  # a wrong PIN: asked again, from the id
+    sent = signed(BASE + "/counselor/pin?c=1001&n=1", params).encode()
+    from pathlib import Path  # the PIN's scrypt hash, as the partners file keeps it: scrypt$n$r$p$salt$hash
+
+    stored = (Path(__file__).parents[1] / "ops" / "partners.example.yaml").read_text().split('pin_hash: "')[1]
+    _, n, r, p, salt, digest = stored.split('"')[0].split("$")
+    tried = hashlib.scrypt(b"111111", salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    assert digests[1:] == [(sent, sent), (tried, base64.b64decode(digest))]
     forged = client.post("/voice/incoming", data={"From": CALLER}, base_url=BASE,
                          headers={"X-Twilio-Signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="})
     assert forged.status_code == 403

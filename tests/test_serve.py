@@ -115,3 +115,107 @@ def test_ivr_call_refuses_an_instant_without_zone() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "'2025-05-03T03:00' has no zone; write it with one, e.g. 2025-05-03T03:00:00+09:00 for JST" in done.stderr
+
+
+def test_serve_without_redis_runs_one_worker_and_every_concurrent_caller_gets_the_menu(tmp_path: Path) -> None:
+    """Without REDIS_URL, `ivr serve` says it runs one worker (WEB_CONCURRENCY=4 notwithstanding); 120 callers at
+    once all hear the menu and reach a partner (none gets the fallback route), and the state file keeps every one
+    of them: 120 calls, 120 unique callers."""
+    import signal
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support import gunicorn_workers
+
+    port, state = free_port(), tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "WEB_CONCURRENCY": "4", "IVR_LOG_FORMAT": "json",
+                "IVR_CLOCK": "2025-05-03T03:00:00+09:00", "IVR_STATE_DIR": str(state),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime")})
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ivr.cli", "serve", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    callers = [f"+8190{n:08d}" for n in range(120)]
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.05)
+        assert len(gunicorn_workers(proc.pid)) == 1
+        together = threading.Barrier(len(callers), timeout=60)
+
+        def one(caller: str) -> tuple[list[tuple[str, int]], str | None, bool]:
+            together.wait()
+            result = StandIn(OverHttp(), TOKEN, base, keys=["1"], caller=caller).call()
+            return result.requests[:2], result.connected.target if result.connected else None, result.fallback_used
+
+        with ThreadPoolExecutor(max_workers=len(callers)) as pool:
+            results = list(pool.map(one, callers))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    menu = [("/voice/incoming", 200), ("/voice/menu", 200)]  # the menu's Gather answered with the key pressed
+    assert results == [(menu, "queue general-tsunagari", False)] * len(callers)
+    lines = (tmp_path / "server.log").read_text().splitlines()
+    assert lines[0] == ("ivr serve: REDIS_URL is not set: one worker (not the 4 asked for), with the embedded store "
+                        f"keeping its counts in {state / 'embedded-state.json'}")
+    saved = {e["key"]: e["value"] for e in json.loads((state / "embedded-state.json").read_text())}
+    assert (saved["ivr:agg:gw-2025:2025-05-03"]["calls"], saved["ivr:callers-count:2025-05-03"]) == ("120", "120")
+
+
+def gunicorn_conf_workers(**env: str) -> tuple[int, list[str]]:
+    """`workers` as ivr/gunicorn_conf.py sets it under this environment (no REDIS_URL unless given), and what it
+    printed, in a process of its own."""
+    full = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "WEB_CONCURRENCY")}
+    done = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('ivr/gunicorn_conf.py')"
+                           "['workers'])"], env={**full, **env}, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parents[1], check=True)
+    return int(done.stdout), done.stderr.splitlines()
+
+
+def test_gunicorn_run_with_the_config_directly_keeps_one_worker_without_redis() -> None:
+    """gunicorn started with the service's config file (not through `ivr serve`) and no REDIS_URL runs one worker
+    and says so, whatever WEB_CONCURRENCY asks; with REDIS_URL it runs what was asked."""
+    assert gunicorn_conf_workers(WEB_CONCURRENCY="4") == (1, [
+        "ivr serve: REDIS_URL is not set: one worker (not the 4 asked for), with the embedded store"])
+    assert gunicorn_conf_workers(WEB_CONCURRENCY="1") == (1, [])
+    assert gunicorn_conf_workers(WEB_CONCURRENCY="4", REDIS_URL="redis://127.0.0.1:1") == (4, [])
+
+
+def test_gunicorn_with_w_3_on_its_command_line_still_runs_one_worker_without_redis(tmp_path: Path) -> None:
+    """`gunicorn -c ivr/gunicorn_conf.py -w 3` without REDIS_URL: the master keeps one worker (the embedded store is
+    one process's own) and says why, for WEB_CONCURRENCY and for -w."""
+    import signal
+    import time
+
+    from tests.support import gunicorn_workers
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "WEB_CONCURRENCY")}
+    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "IVR_STATE_DIR": str(tmp_path / "state"),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "IVR_RUNTIME_DIR": str(tmp_path / "runtime"),
+                "IVR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"})
+    conf = Path(__file__).parents[1] / "ivr" / "gunicorn_conf.py"
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(conf), "-w", "3", "ivr.app:create_app()"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(1.5)  # time enough for the master to start any further worker
+        workers = gunicorn_workers(proc.pid)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    said = [x for x in (tmp_path / "server.log").read_text().splitlines() if "REDIS_URL is not set" in x]
+    assert (len(workers), [x.rpartition("] ")[2] for x in said]) == (1, [
+        "ivr serve: REDIS_URL is not set: one worker (not the 2 asked for), with the embedded store",
+        "REDIS_URL is not set: one worker (not the 3 asked for), with the embedded store"])

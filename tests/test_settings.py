@@ -327,3 +327,12 @@ def test_every_setting_is_in_the_readme_table() -> None:
     internal = {"IVR_GUNICORN_MASTER", "XDG_STATE_HOME"}  # set by gunicorn_conf; the standard XDG base directory
     missing = sorted(n for n in READ - internal if not any(f"`{n}`" in row for row in rows))
     assert missing == []
+
+
+@pytest.mark.parametrize("token", ["has space", "semi;colon", "=start", "qu\"ote"])
+def test_admin_token_a_bearer_header_cannot_carry_is_refused(token: str, env: Env) -> None:
+    """An admin token with a character a Bearer header cannot carry would make /admin unusable during a campaign."""
+    env({**SERVICE, "IVR_ADMIN_TOKEN": token})
+    error = _error(load_settings)
+    assert (error.variable, token in str(error)) == ("IVR_ADMIN_TOKEN", False)
+    assert str(error).startswith("IVR_ADMIN_TOKEN: must be a bearer token")

@@ -183,8 +183,9 @@ def test_whole_call_with_redis_down_reaches_a_partner(make_app: AppFactory, own_
     assert result.connected is not None and result.connected.target == "queue gender-niji"
     assert result.requests[-1] == ("/voice/status", 204)
     assert [e["event"] for e in logs].count("store_unreachable") == 1
-    ready = app.test_client().get("/readyz").get_json()
-    assert (ready["store"], ready["degraded"]) == ("redis", True)
+    ready = app.test_client().get("/readyz")
+    assert (200, True, False, "store_unreachable") == (ready.status_code, ready.get_json()["ready"],
+                                                       ready.get_json()["store"], ready.get_json()["reason"])
     assert "ivr_state_degraded 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
 
 
@@ -192,10 +193,10 @@ def test_redis_recovering_is_noticed(make_app: AppFactory, own_redis: RedisServe
     """After Redis comes back, readiness reports it healthy again without a restart."""
     app = make_app(OPEN, REDIS_URL=own_redis.url)
     own_redis.stop()
-    assert app.test_client().get("/readyz").get_json()["degraded"] is True
+    assert app.test_client().get("/readyz").get_json()["store"] is False
     own_redis.start()
     app.extensions["ivr.store"]._down_until = 0.0  # skip the 2 s back-off rather than sleep in a test
-    assert app.test_client().get("/readyz").get_json()["degraded"] is False
+    assert app.test_client().get("/readyz").get_json()["store"] is True
 
 
 def test_call_state_in_redis_has_a_ttl_and_no_caller_number(make_app: AppFactory, redis_url: str) -> None:
@@ -265,11 +266,14 @@ def test_metrics_count_calls_and_choices(make_app: AppFactory) -> None:
 
 
 def test_readyz_reports_config_store_and_clock(make_app: AppFactory) -> None:
-    """Readiness tells an operator which config, which store, and which clock the service runs on."""
-    ready = make_app(OPEN).test_client().get("/readyz").get_json()
-    assert ready["status"] == "ready" and ready["store"] == "redis" and ready["degraded"] is False
-    assert ready["config"]["routing"].endswith("routing/routing.yaml")
-    assert ready["clock"]["simulated"] is True and ready["clock"]["now"] == "2025-05-02T18:00:00+00:00"
+    """Readiness tells an operator with the admin token which config, which store, and which clock the service
+    runs on (anyone else: booleans and a reason, tests/test_admin.py)."""
+    app = make_app(OPEN, IVR_ADMIN_TOKEN="admin-token-for-tests")
+    ready = app.test_client().get("/readyz", headers={"Authorization": "Bearer admin-token-for-tests"}).get_json()
+    details = ready["details"]
+    assert ready["ready"] is True and details["store"] == {"kind": "redis", "degraded": False}
+    assert details["config"]["routing"].endswith("routing/routing.yaml")
+    assert details["clock"]["simulated"] is True and details["clock"]["now"] == "2025-05-02T18:00:00+00:00"
 
 
 def test_ivr_clock_setting_runs_on_from_the_given_instant(redis_url: str) -> None:

@@ -153,11 +153,19 @@ class Endings:
         return Step(r, "goodbye", option, lang)
 
     def sms_body(self, lang: str, wording: str, lines: Sequence[Referral]) -> str:
-        """The referral SMS: each phone line's number, each chat or mail consultation's address, and 110/119."""
+        """The referral SMS, discreet, since it stays on a phone someone else may read: that it comes from the
+        hotline, each phone line's number and each chat or mail consultation's address, named only for a line
+        whose name tells nothing (`sms_named`; a DV or suicide line is listed by its number alone, and a chat or
+        mail line whose address would name it is left out), and 110/119."""
         m = self.menu
-        return "\n".join([m.line(lang, "sms_intro", wording).text,
-                          *(f"{m.text_of(lang, referral_name(x))}: {x.number or x.url or ''}".rstrip(": ")
-                            for x in lines),
+
+        def entry(x: Referral) -> str:
+            if not x.sms_named and x.number is None:
+                return ""  # a web address names its line (inochinodenwa.org): an unnamed one is left out
+            reach = x.number or x.url or ""
+            return f"{m.text_of(lang, referral_name(x))}: {reach}".rstrip(": ") if x.sms_named else reach
+
+        return "\n".join([m.line(lang, "sms_intro", wording).text, *filter(None, map(entry, lines)),
                           m.line(lang, "emergency_short", wording).text])
 
     # -- answered, or nothing left --------------------------------------------------------------------------------

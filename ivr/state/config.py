@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from ivr.settings import DEFAULT_AUDIO, ServiceSettings
+from ivr.state.private import private_dir
 from ivr.state.recordings import Recordings
 from menus import Menu, load_menu
 from routing import ConfigError, Problem, Routing, load_routing
@@ -108,12 +109,13 @@ def changes(old: Loaded, new: Loaded) -> list[str]:
 
 
 class LastGood:
-    """Copies of the last config that validated, in the runtime directory, switched atomically."""
+    """Copies of the last config that validated, in the runtime directory (0700, this user's own: one planted by
+    another user is refused, never served), switched atomically."""
 
     def __init__(self, runtime_dir: Path | None):
         self.dir = runtime_dir
         if runtime_dir is not None:
-            runtime_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(runtime_dir, "IVR_RUNTIME_DIR")
 
     def files(self) -> tuple[Path, Path, Path | None] | None:
         """The last good copies of the menu, routing and partners files, or None when none was kept."""
@@ -248,8 +250,9 @@ class ConfigHolder:
 
 
 def request_reload(runtime_dir: Path) -> None:
-    """Mark that the files on disk should be taken: workers started from now on load them (gunicorn's on_reload)."""
-    runtime_dir.mkdir(parents=True, exist_ok=True)
+    """Mark that the files on disk should be taken: workers started from now on load them (gunicorn's on_reload).
+    Raises UnsafeDirectory when the runtime directory is not this user's own."""
+    private_dir(runtime_dir, "IVR_RUNTIME_DIR")
     marker = runtime_dir / "reload-requested"
     marker.touch()
     os.utime(marker)  # a fresh mtime even when the file already existed

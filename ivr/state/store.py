@@ -6,14 +6,13 @@ degraded mode for a few seconds (no call waits on a dead connection) instead of 
 Between `begin()` and `flush()` (one webhook request) writes to Redis wait on one pipeline and go out together with
 the next command whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and
 commands still run in the order they were asked for.
+
+Unique callers per JST day: ivr/state/callers.py (no key beside them; a plain count once the day is over).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,9 +24,10 @@ import redis
 import structlog
 from rq import Queue
 
+from common.facts import jst_day
 from ivr.privacy import withheld
-from ivr.settings import Settings
-from ivr.state import embedded
+from ivr.settings import ServiceSettings, Settings
+from ivr.state import callers, embedded
 from ivr.state.keys import AGGREGATE_TTL, key
 
 log = structlog.get_logger("ivr.state")
@@ -62,7 +62,7 @@ class Store:
     """The shared store, best effort: Redis (or the embedded one), with a back-off while it is unreachable."""
 
     def __init__(self, client: redis.Redis, *, kind: str, ttl: int, metrics: Any = None,
-                 state_file: Path | None = None):
+                 state_file: Path | None = None, hash_key: bytes | None = None):
         self.client = client
         self.kind = kind  # "redis" or "embedded"
         self.state_file = state_file if kind == "embedded" else None
@@ -70,11 +70,12 @@ class Store:
             embedded.load_state(self.client, self.state_file)
         self.ttl = ttl
         self.metrics = metrics
+        self.hash_key = hash_key  # IVR_HASH_KEY: callers are counted only with it (reading needs none)
         self._down_until = 0.0
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
         self._take_place = client.register_script(TAKE_PLACE)
         self._batch = threading.local()  # each request's waiting writes (a gunicorn thread serves one at a time)
-        self._day_key: tuple[str, bytes] | None = None  # (JST day, that day's HMAC key): today's only
+        self._today: str | None = None  # the latest JST day this process has folded the days before
 
     @property
     def degraded(self) -> bool:
@@ -197,7 +198,7 @@ class Store:
         return True
 
     def _save_state(self) -> None:
-        """Write the embedded store's counts to its state file (no call keys); nothing for Redis."""
+        """Write the embedded store's counts to its state file (no call keys); nothing for Redis. Never raises."""
         if self.state_file is not None:
             embedded.save_state(self.client, self.state_file)
 
@@ -263,10 +264,15 @@ class Store:
         return self.call(sid.decode()), max(0.0, time.time() - since)
 
     def count_caller(self, day: str, number: str) -> None:
-        """Add the caller to the day's unique-caller estimate without keeping the number: an HMAC under a key that
-        lives only for that day and the next, fed to a HyperLogLog. Withheld numbers are counted apart."""
+        """Add the caller to the day's unique-caller estimate without keeping the number (an HMAC under the day's
+        key, fed to a HyperLogLog); withheld numbers are counted apart. The first call of a new day in this process
+        folds the days before it."""
         if self.degraded:
             return
+        if self._today is None or day > self._today:
+            self.fold_ended(day)
+            if self.degraded:
+                return
         if withheld(number):
 
             def count_withheld(pipe: Any) -> None:
@@ -276,47 +282,34 @@ class Store:
             self._write("count_caller", count_withheld)
             self._save_state()
             return
-        day_key = self._key_of_day(day)
-        if day_key is None:
-            return
-        digest = hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
-
-        def count(pipe: Any) -> None:
-            # Puts the day's key back should Redis have lost it, so every worker keeps hashing with the same one.
-            pipe.set(key("daykey", day), day_key, nx=True, ex=2 * 86400)
-            pipe.pfadd(key("callers", day), digest)
-            pipe.expire(key("callers", day), AGGREGATE_TTL)
-
-        self._write("count_caller", count)
+        if self.hash_key is None:
+            return  # a reading store (`ivr report`): no key, nothing to count with
+        digest = callers.caller_digest(self.hash_key, day, number)
+        self._write("count_caller", lambda pipe: callers.count(pipe, day, digest))
         self._save_state()
 
-    def _key_of_day(self, day: str) -> bytes | None:
-        """The day's HMAC key: made by the first worker that needs it, read once per worker and day, and kept in
-        memory for that day only (the copy in Redis expires after the next day)."""
-        known = self._day_key
-        if known is not None and known[0] == day:
-            return known[1]
-
-        def commands(pipe: Any) -> None:
-            pipe.set(key("daykey", day), secrets.token_bytes(32), nx=True, ex=2 * 86400)
-            pipe.get(key("daykey", day))
-
-        results = self._read("count_caller", commands)
-        if results is None or not isinstance(results[1], bytes):
-            return None
-        self._day_key = (day, results[1])
-        return results[1]
+    def fold_ended(self, today: str, *, sweep: bool = False) -> list[str]:
+        """Fold every day before `today` that still has a HyperLogLog into its plain count (callers.fold_ended); the
+        days folded. `sweep` (at start) also finds those an earlier release left, and deletes its day keys."""
+        self._send_waiting("fold")
+        try:
+            ended, folded = callers.fold_ended(self.client, today, sweep=sweep)
+        except redis.RedisError as e:
+            self._failed("fold", e)
+            return []
+        self._ok()
+        if len(folded) == len(ended):
+            self._today = max(today, self._today or today)
+        if folded:
+            self._save_state()
+            log.info("callers_folded", days=folded)
+        return folded
 
     def unique_callers(self, day: str) -> tuple[int, int]:
-        """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown."""
-        self._send_waiting("unique_callers")
-        try:
-            count = self.client.pfcount(key("callers", day))
-            held = self.client.get(key("withheld", day))
-        except redis.RedisError as e:
-            self._failed("unique_callers", e)
-            return 0, 0
-        return int(count), int(held or 0)
+        """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown. An ended
+        day's figure is its folded count (plus any late caller not yet folded)."""
+        results = self._read("unique_callers", lambda pipe: callers.read(pipe, day))
+        return (0, 0) if results is None else callers.unique(results)
 
     def counts(self, idents: Sequence[str]) -> list[dict[str, int]] | None:
         """The aggregate counters of each `agg` ident (campaign:day), in one round trip; None when unreachable."""
@@ -349,10 +342,12 @@ def connect(settings: Settings) -> tuple[redis.Redis, str]:
 
 
 def open_store(settings: Settings, metrics: Any = None) -> Store:
-    """The store these settings name: Redis at REDIS_URL, else the embedded one with its counts from earlier runs."""
+    """The store these settings name: Redis at REDIS_URL, else the embedded one with its counts from earlier runs.
+    The service's settings carry IVR_HASH_KEY, with which callers are counted; a file-only command's do not."""
     client, kind = connect(settings)
     return Store(client, kind=kind, ttl=settings.call_ttl, metrics=metrics,
-                 state_file=settings.state_dir / "embedded-state.json")
+                 state_file=embedded.state_file(settings.state_dir),
+                 hash_key=settings.hash_key if isinstance(settings, ServiceSettings) else None)
 
 
 def init_app(app: Any) -> None:
@@ -362,5 +357,9 @@ def init_app(app: Any) -> None:
     kind = store.kind
     if kind == "embedded":
         log.info("store_embedded", detail="REDIS_URL not set: state is kept in this process only")
+        reachable = True
     else:
-        log.info("store_redis", reachable=store.ping())
+        reachable = store.ping()
+        log.info("store_redis", reachable=reachable)
+    if reachable:  # the days that ended while no worker counted a caller, and what an earlier release left
+        store.fold_ended(jst_day(app.extensions["ivr.clock"].now()), sweep=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from common.configfile import ConfigError
-from common.facts import JST
+from common.facts import JST, jst_day
 from ivr.call.speaking import missing_audio
+from ivr.clock import Clock
 from ivr.state.store import open_store
 from ivr.tools.cli_common import (
     audio_dir,
@@ -102,7 +103,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ivr.tools import report
     loaded = load_config(args)
     campaign = campaign_of(loaded, args.campaign, "report")
-    days = report.read(open_store(file_settings(args)).client, campaign)
+    settings = file_settings(args)
+    store = open_store(settings)
+    # every ended day's HyperLogLog becomes its plain count first (no key needed): the last day of a campaign after
+    # which nobody called is folded here, not left to expire
+    store.fold_ended(jst_day(Clock.from_setting(settings.clock).now()), sweep=True)
+    days = report.read(store.client, campaign)
     options = list(loaded.routing.plans[campaign.plan])
     for path in report.write(Path(args.out), campaign, days, options, args.publish):
         print(path)

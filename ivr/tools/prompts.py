@@ -100,7 +100,8 @@ def _to_phone_rate(source: Path, target: Path) -> None:
         w.writeframes(out.tobytes())
 
 
-def _yaml() -> YAML:
+def round_trip_yaml() -> YAML:
+    """ruamel.yaml set to write a config file back with its comments, quotes and layout kept."""
     y = YAML()
     y.preserve_quotes = True
     y.width = 4096
@@ -110,7 +111,7 @@ def _yaml() -> YAML:
 
 def export(menu_file: Path, out: Path) -> int:
     """Write key, then one column per language; returns the number of prompts."""
-    data = _yaml().load(menu_file.read_text(encoding="utf-8"))
+    data = round_trip_yaml().load(menu_file.read_text(encoding="utf-8"))
     langs = list(data["languages"])
     prompts = data["prompts"]
     keys = list(dict.fromkeys(k for lang in [HOME, *langs] for k in prompts.get(lang, {})))
@@ -125,7 +126,7 @@ def export(menu_file: Path, out: Path) -> int:
 def import_csv(menu_file: Path, table: Path) -> list[str]:
     """Put the CSV's non-empty cells into the menu file; returns what changed. Raises ConfigError, changing nothing,
     when the CSV or the resulting menu is not valid."""
-    y = _yaml()
+    y = round_trip_yaml()
     data: Any = y.load(menu_file.read_text(encoding="utf-8"))
     langs = list(data["languages"])
     with table.open(newline="", encoding="utf-8") as f:
@@ -160,7 +161,7 @@ def check(menu_file: Path, routing_file: Path, audio_dir: Path) -> tuple[list[st
     menu, unusable placeholders, voices that do not speak their language, recordings a recorded language lacks;
     notes list the languages whose voice lacks something the prompts use, and the placeholder recordings still to be
     replaced."""
-    data = _yaml().load(menu_file.read_text(encoding="utf-8"))
+    data = round_trip_yaml().load(menu_file.read_text(encoding="utf-8"))
     spec = load_model(menu_file, MenuFile, data)
     out = [str(p) for p in check_menu_file(spec, str(menu_file))]
     out += [f"{menu_file}: {path}: missing: this option has its own wording for other lines after the menu, and its "

@@ -2,8 +2,10 @@
 sees, places at capped partners, the SMS of referral lines, where recordings and the hold sound are fetched. `Flows`
 builds the flow of each loaded config with these, once.
 
-SMS is offered only for a caller whose number is present and not withheld, with Twilio's REST API configured. The
-number is never passed on or kept: the job gets the CallSid and asks Twilio for it.
+SMS is offered only to a caller whose number is a Japanese mobile number, with Twilio's REST API configured; the job
+checks again, and keeps to one message a number a day and to the hourly cap. Whether a number had its message today
+is not looked up here: the menu would tell a forged caller ID. The number is never passed on or kept: the job gets
+the CallSid and asks Twilio for it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from common.facts import E164, JST
 from ivr.call.endings import quietest_hours
 from ivr.call.flow import Flow
 from ivr.call.step import Adapters
-from ivr.privacy import withheld
 from ivr.state.config import ConfigHolder, Loaded
-from ivr.state.jobs import send_referral_sms
+from ivr.state.jobs import send_referral_sms, sms_destination
 from ivr.state.recordings import HOLD_SECONDS
 from ivr.web.helpers import ext, public_base
 from routing.model import Campaign, Partner
@@ -75,11 +76,12 @@ def audio_missing(lang: str, to: str) -> None:
 
 
 def sms_possible() -> bool:
-    """SMS can be offered: Twilio's REST API and a sender are set, and the caller's number is there, not withheld."""
+    """SMS can be offered: Twilio's REST API and a sender are set, and the caller's number is a Japanese mobile
+    number (an SMS to any other could be pumped abroad, or aimed at someone else's phone, at our cost)."""
     settings = current_app.extensions["ivr.settings"]
     if not (settings.account_sid and settings.sms_from and g.get("sid")):
         return False
-    return not withheld(request.values.get("From") or "")
+    return sms_destination((request.values.get("From") or "").strip())
 
 
 def send_sms(body: str) -> bool:

@@ -1,28 +1,41 @@
-"""The counsellors' line: a registered phone and a PIN, then the caller who has waited longest, urgent first.
+"""The counsellors' line: each counsellor's own id and PIN, then the caller who has waited longest, urgent first.
 
-Counsellor numbers and PINs come from the partners file. Before each bridge the counsellor hears, in Japanese,
-the option, the language and how long the caller waited; the caller hears that they are being connected.
+A counsellor keys their id then #, their PIN then #. The PIN is checked against its scrypt hash from the partners
+file (an unknown id against a dummy hash, so it takes as long); a counsellor listed with `numbers` must also call
+from one of them. A wrong id, a wrong PIN, a wrong phone and a locked-out id or number all hear the same words.
+Wrong tries are counted across calls and instances in Redis, by Redis's clock, per id and per calling number (a
+withheld number is not counted) in ivr.state.logins; without Redis nobody logs in. Every try is a log line and a
+count by partner, never by id or number.
+
+After the login the call's action URLs carry the counsellor's id and a tag binding it to this CallSid. Before each
+bridge the counsellor hears, in Japanese, the option, the language and how long the caller waited; the caller hears
+that they are being connected.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Any
 
 import structlog
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, g, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import DIAL_ANSWERED, HOME
 from ivr.call.step import Step
-from ivr.web.helpers import answer, ext, flow, small_int
+from ivr.state.logins import Attempt
+from ivr.web.helpers import answer, ext, flow, param, small_int
 from routing.model import Counsellor
+from routing.pins import DUMMY_HASH, PIN_MAX, pin_matches
 
 log = structlog.get_logger("ivr.counselor")
 bp = Blueprint("counselor", __name__, url_prefix="/counselor")
-MAX_TRIES = 3  # wrong PINs before the call ends
+MAX_TRIES = 3  # wrong logins in one call before it ends
+ID_MAX = 8  # digits of a counsellor id
 IDLE_ROUNDS = 10  # empty-queue waits (about a minute each) before the line says goodbye
 DIAL_WAIT = 60  # seconds a counsellor waits on an empty queue for the next caller
+SESSION_CONTEXT = b"ivr counsellor session\x00"
 
 
 def reply(r: VoiceResponse, decision: str) -> Response:
@@ -30,67 +43,115 @@ def reply(r: VoiceResponse, decision: str) -> Response:
     return answer(Step(r, decision))
 
 
-def counsellor() -> Counsellor | None:
-    """The counsellor registered for the calling phone; None for any other number."""
-    return flow().routing.counsellor(request.values.get("From") or "")
-
-
 def say(r: Any, prompt: str, option: str | None = None, lang: str = HOME, **fields: str) -> None:
     """Speak one prompt (Japanese unless `lang` says otherwise) into a verb."""
     flow().speak(r, [flow().menu.line(lang, prompt, option, **fields)])
 
 
-def unknown() -> Response:
-    """A number that is not a counsellor's: told so, counted, and the call ends."""
-    ext("metrics").counsellor_logins.labels("unknown_number").inc()
-    log.warning("counsellor_unknown_number")
+def keyed(name: str) -> str:
+    """The digits of a parameter (what was keyed, or the id an action URL carries); anything else dropped."""
+    return "".join(ch for ch in param(name, 16) if ch in "0123456789")
+
+
+def session_tag(counsellor_id: str) -> str:
+    """What binds a login to this call: an HMAC of the CallSid and the id under the service's hash key."""
+    message = SESSION_CONTEXT + (g.sid or "").encode() + b"\x00" + counsellor_id.encode()
+    return hmac.new(ext("settings").hash_key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def logged_in() -> Counsellor | None:
+    """The counsellor this call logged in as (named by the action URL, bound to this CallSid); None otherwise."""
+    cid, tag = keyed("c"), param("k")
+    if not cid or g.sid is None or not hmac.compare_digest(tag.encode(), session_tag(cid).encode()):
+        return None
+    return flow().routing.counsellor(cid)
+
+
+def session(c: Counsellor, **query: Any) -> dict[str, Any]:
+    """An action URL's query for a logged-in counsellor's next step: `query`, their id and this call's tag."""
+    return {**query, "c": c.id, "k": session_tag(c.id)}
+
+
+def not_logged_in() -> Response:
+    """A step that needs a login without one (or for a counsellor since removed): goodbye, and the call ends."""
+    log.warning("counsellor_not_logged_in")
     r = VoiceResponse()
-    say(r, "counsellor_unknown")
+    say(r, "counsellor_bye")
     r.hangup()
-    return reply(r, "counsellor:unknown")
+    return reply(r, "counsellor:not_logged_in")
 
 
-def ask_pin(r: VoiceResponse, tries: int) -> None:
-    """Ask for the PIN (up to 8 digits, then #)."""
-    g_ = r.gather(input="dtmf", num_digits=8, finish_on_key="#", timeout=10,
-                  action=url_for("counselor.pin", n=tries), method="POST", action_on_empty_result=True)
-    say(g_, "counsellor_pin")
+def ask_id(r: VoiceResponse, tries: int, prompt: str) -> None:
+    """Ask for the counsellor's id (up to 8 digits, then #)."""
+    g_ = r.gather(input="dtmf", num_digits=ID_MAX, finish_on_key="#", timeout=10,
+                  action=url_for("counselor.id_keyed", n=tries), method="POST", action_on_empty_result=True)
+    say(g_, prompt)
 
 
 @bp.route("/incoming", methods=["POST", "GET"])
 def incoming() -> Response:
-    """A counsellor calls in: a registered phone is asked for its PIN."""
-    c = counsellor()
-    if c is None:
-        return unknown()
+    """A counsellor calls in, from any phone: asked for their id."""
     r = VoiceResponse()
-    ask_pin(r, 1)
-    return reply(r, f"counsellor:{c.partner}:pin")
+    ask_id(r, 1, "counsellor_id")
+    return reply(r, "counsellor:id")
+
+
+@bp.route("/id", methods=["POST", "GET"])
+def id_keyed() -> Response:
+    """The id keyed: the PIN is asked for whatever the id was (an unknown one is only told with the PIN)."""
+    tries = small_int("n", 1, MAX_TRIES)
+    r = VoiceResponse()
+    g_ = r.gather(input="dtmf", num_digits=PIN_MAX, finish_on_key="#", timeout=10,
+                  action=url_for("counselor.pin", c=keyed("Digits"), n=tries), method="POST",
+                  action_on_empty_result=True)
+    say(g_, "counsellor_pin")
+    return reply(r, "counsellor:pin")
+
+
+def check(counsellor_id: str, pin: str) -> tuple[str, Counsellor | None, tuple[str, ...]]:
+    """(result, the id's counsellor if any, what this try locked out): ok, wrong, empty, locked or unavailable."""
+    c = flow().routing.counsellor(counsellor_id) if counsellor_id else None
+    if not counsellor_id or not pin:  # nothing tried, nothing counted
+        return "empty", c, ()
+    logins = ext("logins")
+    attempt: Attempt | str = logins.begin(counsellor_id, param("From", 32))  # by Redis's clock, not the app's
+    if not isinstance(attempt, Attempt):
+        return attempt, c, ()
+    right = pin_matches(c.pin_hash if c else DUMMY_HASH, pin)  # as long for an unknown id as for a known one
+    if right and c is not None and (not c.numbers or param("From", 32) in c.numbers):
+        logins.succeeded(attempt)
+        return "ok", c, ()
+    return "wrong", c, logins.failed(attempt)
 
 
 @bp.route("/pin", methods=["POST", "GET"])
 def pin() -> Response:
-    """The PIN entered: the right one bridges the next caller; three wrong ones end the call."""
-    c = counsellor()
-    if c is None:
-        return unknown()
-    given = "".join(ch for ch in (request.values.get("Digits") or "")[:16] if ch.isdigit())
+    """The PIN keyed: the right one for the id bridges the next caller. Anything else, a locked-out id or number
+    included, hears the same words; three in one call end it. Without Redis nobody is let in."""
     tries = small_int("n", 1, MAX_TRIES)
-    if hmac.compare_digest(given.encode(), c.pin.encode()):
-        ext("metrics").counsellor_logins.labels("ok").inc()
-        log.info("counsellor_login", partner=c.partner)
+    result, c, locked = check(keyed("c"), keyed("Digits"))
+    partner = c.partner if c else "unknown"
+    metrics = ext("metrics")
+    metrics.counsellor_logins.labels(partner, result).inc()
+    for subject in locked:
+        metrics.counsellor_lockouts.labels(partner, subject).inc()
+        log.warning("counsellor_lockout", partner=partner, locked=subject)
+    if result == "ok" and c is not None:
+        log.info("counsellor_login", partner=partner)
         return bridge(c, 0)
-    ext("metrics").counsellor_logins.labels("wrong_pin").inc()
     r = VoiceResponse()
+    if result == "unavailable":  # decided before the PIN was checked: says nothing about it
+        log.error("counsellor_login_refused", partner=partner, result=result)
+        say(r, "counsellor_unavailable")
+        r.hangup()
+        return reply(r, "counsellor:unavailable")
+    log.warning("counsellor_login_refused", partner=partner, result=result, tries=tries)
     if tries >= MAX_TRIES:
-        ext("metrics").counsellor_logins.labels("locked").inc()
-        log.warning("counsellor_pin_locked", partner=c.partner, tries=tries)
         say(r, "counsellor_locked")
         r.hangup()
-        return reply(r, f"counsellor:{c.partner}:locked")
-    say(r, "counsellor_pin_wrong")
-    ask_pin(r, tries + 1)
-    return reply(r, f"counsellor:{c.partner}:pin_wrong")
+        return reply(r, f"counsellor:{result}:end")
+    ask_id(r, tries + 1, "counsellor_pin_wrong")
+    return reply(r, f"counsellor:{result}")
 
 
 def bridge(c: Counsellor, idle: int) -> Response:
@@ -123,7 +184,7 @@ def bridge(c: Counsellor, idle: int) -> Response:
     else:
         say(r, "counsellor_none_waiting")
         decision = f"counsellor:{c.partner}:idle:{chosen}"
-    dial = r.dial(timeout=DIAL_WAIT, action=url_for("counselor.after", i=idle), method="POST")
+    dial = r.dial(timeout=DIAL_WAIT, action=url_for("counselor.after", **session(c, i=idle)), method="POST")
     dial.queue(chosen, url=url_for("counselor.connecting", l=lang), method="POST")
     return reply(r, decision)
 
@@ -131,7 +192,7 @@ def bridge(c: Counsellor, idle: int) -> Response:
 @bp.route("/connecting", methods=["POST", "GET"])
 def connecting() -> Response:
     """Played to the waiting caller just before the counsellor is connected, in the caller's language."""
-    lang = flow().menu.known_language(request.values.get("l"))
+    lang = flow().menu.known_language(param("l"))
     r = VoiceResponse()
     say(r, "connected_now", lang=lang)
     return reply(r, "counsellor:connecting")
@@ -140,15 +201,15 @@ def connecting() -> Response:
 @bp.route("/after", methods=["POST", "GET"])
 def after() -> Response:
     """After a conversation: offer the next caller. After a wait with nobody: look again, for a while."""
-    c = counsellor()
+    c = logged_in()
     if c is None:
-        return unknown()
-    status = (request.values.get("DialCallStatus") or "").lower()
+        return not_logged_in()
+    status = param("DialCallStatus").lower()
     talked = status in DIAL_ANSWERED and small_int("DialCallDuration", 0, 86400) > 0
     r = VoiceResponse()
     if talked:
-        g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller"), method="POST",
-                      action_on_empty_result=True)
+        g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller", **session(c)),
+                      method="POST", action_on_empty_result=True)
         say(g_, "counsellor_next")
         return reply(r, f"counsellor:{c.partner}:after_call")
     idle = small_int("i", 0, IDLE_ROUNDS) + 1
@@ -162,13 +223,12 @@ def after() -> Response:
 @bp.route("/next", methods=["POST", "GET"])
 def next_caller() -> Response:
     """After a conversation: 1 takes the next caller, anything else says goodbye."""
-    c = counsellor()
+    c = logged_in()
     if c is None:
-        return unknown()
-    if (request.values.get("Digits") or "") == "1":
+        return not_logged_in()
+    if param("Digits", 16) == "1":
         return bridge(c, 0)
     r = VoiceResponse()
     say(r, "counsellor_bye")
     r.hangup()
     return reply(r, f"counsellor:{c.partner}:done")
-
