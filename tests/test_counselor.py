@@ -257,7 +257,7 @@ def test_ivr_counsellor_add_writes_a_hash_and_the_pin_logs_in(make_app: AppFacto
     the counsellor logs in with that PIN; `reset` gives a new PIN and the old one stops working."""
     partners = tmp_path / "partners.yaml"
     shutil.copy(EXAMPLE, partners)
-    partners.chmod(0o600)
+    partners.chmod(0o644)  # as a checkout or a copy leaves it: written back 0600
     monkeypatch.setattr("sys.stdin", io.StringIO("615243\n"))
     assert main(["counsellor", "add", "--partners", str(partners), "--partner", "tsunagari", "--id", "2001",
                  "--pin-stdin"]) == 0
@@ -399,3 +399,19 @@ def test_ivr_call_counselor_rehearses_a_login(make_app: AppFactory, redis_url: s
     out = capsys.readouterr().out
     assert f"  [say ja-JP] {ASK_ID}\n  [key] caller presses 1001\n  [say ja-JP] {ASK_PIN}\n" in out
     assert "=> The caller reached a person: queue general-tsunagari (completed)." in out
+
+
+def test_a_partners_file_others_can_read_is_named_in_the_log(tmp_path: Path) -> None:
+    """Counsellors' PIN hashes in a file anyone on the host can read could be guessed offline: the operator is told."""
+    from structlog.testing import capture_logs
+
+    from ivr.state.config import load
+
+    partners = tmp_path / "partners.yaml"
+    shutil.copy(EXAMPLE, partners)
+    for mode, warned in ((0o644, True), (0o600, False)):
+        partners.chmod(mode)
+        with capture_logs() as logs:
+            load(ROOT / "menus" / "menu.yaml", ROOT / "routing" / "routing.yaml", partners)
+        assert (mode, [e["file"] for e in logs if e["event"] == "partners_file_readable_by_others"]) == (
+            mode, [str(partners)] if warned else [])

@@ -73,6 +73,9 @@ def load(menu_file: Path, routing_file: Path, partners_file: Path | None = None,
     before = contents_of(files)
     menu = load_menu(menu_file)
     routing = load_routing(routing_file, menu.layouts, partners_file)
+    if partners_file and routing.spec.counsellors and partners_file.stat().st_mode & 0o077:
+        log.warning("partners_file_readable_by_others", file=str(partners_file),
+                    detail="it holds counsellors' PIN hashes: chmod 600, owned by the service user")
     changed = [f for f, was, now in zip(files, before, contents_of(files), strict=True) if was != now]
     if changed:
         raise ConfigError([Problem(str(f), "", "changed while it was being read; reload once it is written")

@@ -62,9 +62,10 @@ def _entries(data: Any, path: Path) -> Any:
 
 
 def _write(path: Path, data: Any, routing_file: Path) -> None:
-    """Write `data` beside `path`, validate it with the routing file, then put it in place (0600 when new)."""
+    """Write `data` beside `path`, validate it with the routing file, then put it in place, 0600 (it holds PIN
+    hashes and partners' numbers: a looser mode an earlier copy had is not kept)."""
     from ivr.tools.prompts import round_trip_yaml
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    mode = 0o600
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".yaml", dir=path.parent)
     try:
         os.fchmod(fd, mode)
