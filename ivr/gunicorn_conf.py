@@ -23,14 +23,21 @@ if _server.redis_url is None and workers != 1:  # each worker would keep its own
     print(f"ivr serve: REDIS_URL is not set: one worker (not the {workers} asked for), with the embedded store",
           file=sys.stderr, flush=True)
     workers = 1
-# gthread with one thread: one request at a time per process (threads would fight over the GIL and lengthen the
-# slowest answers), but connections are kept alive and an idle or slow connection waits in the worker's poller
-# instead of holding the worker (a sync worker closes every connection and blocks on a silent one until `timeout`).
-worker_class = "gthread"
-threads = 1
-keepalive = 5  # seconds an idle connection is kept for the next webhook
+# gevent: each connection is a greenlet of its own, so a connection that is idle, or sends its request a byte at a
+# time, holds one of worker_connections and never the worker; requests still run one at a time on the CPU, and the
+# worker switches only while one waits on a socket (Redis, the client). The worker monkey-patches the standard
+# library when it starts, before it loads the app: redis-py's sockets, the Store's per-request batch
+# (threading.local: one per greenlet) and RQ's enqueue on them are cooperative; structlog's and prometheus-client's
+# writes are plain file writes that never switch; structlog's bound context is a contextvar, each greenlet's own.
+worker_class = "gevent"
+worker_connections = 1000  # open connections per worker, idle ones included (each a file descriptor: ulimit -n
+# must be above it); beyond them new connections wait in the listen backlog
+# A connection's next request, headers included, must arrive within keepalive seconds (the gevent worker times the
+# read of each request line and headers with it, the first one too), or the connection is closed. A body is at most
+# 64 kB (ivr/web/guard.py), refused with 413 before it is read when its Content-Length says more.
+keepalive = 5
 timeout = 20  # the worker's own loop must answer the master by then, or it is replaced (Redis calls time out at 0.5 s)
-graceful_timeout = 20
+graceful_timeout = 20  # on SIGTERM, requests in flight get this long before the worker is killed
 # gunicorn's control socket sits at one path per user: every instance on a host would take it from the others, and
 # nothing here uses it (reloads go through SIGHUP and /admin/reload).
 control_socket_disable = True

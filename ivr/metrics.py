@@ -21,7 +21,7 @@ from ivr.state.logins import SUBJECTS as LOCKOUT_SUBJECTS
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
-REJECTIONS = ("unsigned", "forged")
+REJECTIONS = ("unsigned", "forged", "too_large")
 INPUT_PROBLEMS = ("wrong", "empty", "unclear", "unsure")  # unclear: speech that named nothing; unsure: confirm
 RELOAD_RESULTS = ("applied", "unchanged", "rejected")
 QUEUE_RESULTS = ("bridged", "bridging-in-process", "error", "hangup", "leave", "redirected",
@@ -55,7 +55,8 @@ class Metrics:
         self.crisis = Counter("ivr_crisis_total", "Callers who said words of suicidal crisis at a menu and were put "
                               "through on the urgent lane, by the option they were routed by and their language "
                               "(never the words)", ["option", "language"], registry=r)
-        self.rejected = Counter("ivr_webhook_rejected_total", "Webhook requests refused (bad or no signature)",
+        self.rejected = Counter("ivr_webhook_rejected_total", "Webhook requests refused (bad or no signature, "
+                                "or a body over the limits)",
                                 ["reason"], registry=r)
         self.errors = Counter("ivr_webhook_errors_total", "Webhooks answered with the safe fallback after an error",
                               ["endpoint"], registry=r)

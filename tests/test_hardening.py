@@ -82,12 +82,13 @@ def test_fallback_enqueue_has_a_wait_url_and_a_maximum(make_app: AppFactory) -> 
 
 
 def test_unreadable_unsigned_body_is_refused_not_answered(make_app: AppFactory) -> None:
-    """A huge multipart body with a made-up signature gets 403, never TwiML with partner contacts."""
+    """A multipart body of too many fields with a made-up signature is refused (413: over the 200 fields), never
+    answered with TwiML with partner contacts."""
     app = make_app(OPEN)
     data = {f"f{i}": "x" for i in range(1500)}
     resp = app.test_client().post("/voice/incoming", data=data, content_type="multipart/form-data",
                                   base_url=BASE, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
-    assert resp.status_code == 403
+    assert resp.status_code == 413
     assert b"general-tsunagari" not in resp.get_data()
 
 

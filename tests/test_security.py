@@ -25,6 +25,7 @@ PUBLIC = {"/healthz", "/readyz", "/static/<path:filename>", "/audio/<lang>/<name
 KNOWN = {"/voice/incoming", "/voice/menu", "/voice/language", "/voice/referrals", "/voice/wait", "/voice/queue-done",
          "/voice/dial-done", "/voice/status", "/voice/fallback", "/counselor/incoming", "/counselor/id",
          "/counselor/pin", "/counselor/connecting", "/counselor/after", "/counselor/next"}
+FORM = "application/x-www-form-urlencoded"
 COUNSELLOR = "+15005550010"  # ops/partners.example.yaml: counsellor 1001's phone, PIN 482193
 
 
@@ -124,3 +125,39 @@ def test_secrets_are_compared_in_constant_time(app: Any, monkeypatch: pytest.Mon
     assert forged.status_code == 403
     # our own comparison; how twilio's validate() then compares the other URL forms is its business
     assert digests[3] == (signed(BASE + "/voice/incoming", {"From": CALLER}).encode(), b"AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+
+
+def test_bodies_over_the_limits_get_413_before_the_signature_is_checked(app: Any) -> None:
+    """A body declared over 64 kB is refused (413, connection closed) without a byte of it read; a chunked one is cut
+    at the limit; a form of more than 200 fields is refused before it is parsed. A genuine webhook, a few kB with
+    every parameter Twilio sends, is answered as before."""
+    import io
+
+    client, url = app.test_client(), BASE + "/voice/incoming"
+
+    class Unread(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            raise AssertionError("the body was read")
+
+    big = client.post(url, content_type=FORM, headers={"X-Twilio-Signature": "junk"},
+                      environ_overrides={"wsgi.input": Unread(), "CONTENT_LENGTH": str(4 * 1024 * 1024)})
+    assert (big.status_code, big.headers["Connection"]) == (413, "close")
+    chunked = client.post(url, input_stream=io.BytesIO(b"a=" + b"x" * 100_000), content_type=FORM,
+                          headers={"X-Twilio-Signature": "junk", "Transfer-Encoding": "chunked"},
+                          environ_overrides={"wsgi.input_terminated": True})  # as gunicorn sets it
+    assert chunked.status_code == 413
+    fields = {f"F{n}": "x" for n in range(201)}
+    assert client.post(url, data=fields, headers={"X-Twilio-Signature": signed(url, fields)}).status_code == 413
+    parts = client.post(url, data={**fields, "f": (io.BytesIO(b"x"), "f.txt")},
+                        headers={"X-Twilio-Signature": "junk"}, content_type="multipart/form-data")
+    assert parts.status_code == 413
+    genuine = {"CallSid": "CA" + "6" * 32, "AccountSid": "AC" + "0" * 32, "From": CALLER, "To": "+81120494949",
+               "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
+               **{f"Extra{n}": "y" * 40 for n in range(100)}}  # about 5 kB, 107 fields
+    status, kind, body = post_signed(InProcess(app), url, genuine)
+    assert (status, kind) == (200, "text/xml; charset=utf-8") and b"<Gather" in body
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'ivr_webhook_rejected_total{reason="too_large"} 4.0' in metrics

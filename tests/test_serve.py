@@ -219,3 +219,75 @@ def test_gunicorn_with_w_3_on_its_command_line_still_runs_one_worker_without_red
     assert (len(workers), [x.rpartition("] ")[2] for x in said]) == (1, [
         "ivr serve: REDIS_URL is not set: one worker (not the 2 asked for), with the embedded store",
         "REDIS_URL is not set: one worker (not the 3 asked for), with the embedded store"])
+
+
+def test_idle_and_trickling_connections_hold_no_worker_and_big_bodies_get_413(redis_url: str, tmp_path: Path) -> None:
+    """Two gevent workers, with 200 connections open and silent and 20 more sending their request line a byte every
+    0.5 s: signed /voice/incoming calls, /voice/fallback and /healthz are all answered, each within 1 s, and a body
+    declared at 4 MB with a junk signature is refused (413) within 0.5 s, before any of it is sent."""
+    import socket
+    import threading
+    import time
+
+    from tests.support import gunicorn_workers, post_signed, wait_for
+
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00"}
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    with running_server(tmp_path, env, workers=2) as (proc, base):
+        port = int(base.rpartition(":")[2])
+
+        def fds() -> int:
+            return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in gunicorn_workers(proc.pid))
+
+        def trickle(conns: list[socket.socket]) -> None:
+            line = b"POST /voice/incoming HTTP/1.1\r\nHost: x\r\n"
+            for n in range(len(line)):
+                if stop.wait(0.5):
+                    return
+                for c in conns:
+                    try:
+                        c.send(line[n:n + 1])
+                    except OSError:  # the worker closed it (keepalive: 5 s for the request's headers)
+                        pass
+
+        try:
+            before = fds()
+            held += [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(200)]
+            wait_for(lambda: fds() >= before + 200, "the workers holding the 200 idle connections")
+            slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+            held += slow
+            trickler = threading.Thread(target=trickle, args=(slow,))
+            trickler.start()
+            http, slowest, answered = OverHttp(), 0.0, []
+            deadline = time.monotonic() + 4
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                params = {"CallSid": f"CA{n:032x}", "AccountSid": "AC" + "0" * 32, "From": CALLER,
+                          "To": "+81120494949", "CallStatus": "ringing"}
+                for path in ("/voice/incoming", "/voice/fallback"):
+                    t0 = time.monotonic()
+                    status = post_signed(http, base + path, params)[0]
+                    slowest = max(slowest, time.monotonic() - t0)
+                    answered.append((path, status))
+                t0 = time.monotonic()
+                with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:  # noqa: S310
+                    answered.append(("/healthz", resp.status))
+                slowest = max(slowest, time.monotonic() - t0)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as big:
+                t0 = time.monotonic()
+                big.sendall(b"POST /voice/incoming HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: junk\r\n"
+                            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4194304\r\n\r\n")
+                head = big.recv(4096)
+                refused_in = time.monotonic() - t0
+            assert head.startswith(b"HTTP/1.1 413 "), head[:100]
+            assert refused_in < 0.5
+            stop.set()
+            trickler.join(timeout=10)
+        finally:
+            stop.set()
+            for c in held:
+                c.close()
+    assert n >= 5 and answered == [("/voice/incoming", 200), ("/voice/fallback", 200), ("/healthz", 200)] * n
+    assert slowest < 1.0, slowest

@@ -33,6 +33,9 @@ from ivr.state.keys import AGGREGATE_TTL, key
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
+# Connections a process may open to Redis (redis-py's default is 100, past which a command fails): under gunicorn's
+# gevent worker every open connection (worker_connections, ivr/gunicorn_conf.py) may be a request waiting on Redis.
+MAX_REDIS_CONNECTIONS = 1000
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
 
 # One call's place at a partner, counted across every web instance: a sorted set of call hashes scored by expiry
@@ -74,7 +77,7 @@ class Store:
         self._down_until = 0.0
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
         self._take_place = client.register_script(TAKE_PLACE)
-        self._batch = threading.local()  # each request's waiting writes (a gunicorn thread serves one at a time)
+        self._batch = threading.local()  # each request's waiting writes (one per greenlet under gunicorn's gevent)
         self._today: str | None = None  # the latest JST day this process has folded the days before
 
     @property
@@ -336,9 +339,9 @@ def connect(settings: Settings) -> tuple[redis.Redis, str]:
     """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set."""
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.5,
-                                      health_check_interval=30)
+                                      health_check_interval=30, max_connections=MAX_REDIS_CONNECTIONS)
         return client, "redis"
-    return fakeredis.FakeRedis(), "embedded"
+    return fakeredis.FakeRedis(max_connections=MAX_REDIS_CONNECTIONS), "embedded"
 
 
 def open_store(settings: Settings, metrics: Any = None) -> Store:

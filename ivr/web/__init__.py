@@ -17,7 +17,10 @@ from ivr.web.adapters import Flows
 
 
 def init_app(app: Flask) -> None:
-    """Register the signature check, the blueprints, health and readiness, and the error handler."""
+    """Register the body limits, the signature check, the blueprints, health and readiness, and the error
+    handler."""
+    app.config["MAX_CONTENT_LENGTH"] = guard.MAX_BODY  # werkzeug refuses a larger body (413) instead of reading it
+    app.config["MAX_FORM_PARTS"] = guard.MAX_FIELDS
     app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
     app.extensions["ivr.flows"] = Flows(app.extensions["ivr.config"])
     app.before_request(guard.before)

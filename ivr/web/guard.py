@@ -4,6 +4,11 @@ when a step fails.
 The signature is checked with twilio's RequestValidator through its public methods only: the URL as it was requested
 is signed once with `compute_signature` and compared in constant time; only when that differs does `validate` try the
 URL with and without its port, as Twilio's own check does. A genuine request costs one HMAC, a forged one three.
+
+Before any of that, a request whose body is over MAX_BODY (64 kB; Twilio's webhooks are a few kB) or has more than
+MAX_FIELDS form fields is refused with 413 and its connection closed: a declared Content-Length over the limit is
+refused before a byte of the body is read, a chunked body is cut at the limit (werkzeug's MAX_CONTENT_LENGTH), and
+fields are counted before the form is parsed (MAX_FORM_PARTS covers multipart bodies only).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from flask import Response, g, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common.facts import HOME
 from ivr.call.step import Step
@@ -29,6 +34,8 @@ from ivr.web.helpers import answer, ext, public_base, twiml
 
 log = structlog.get_logger("ivr.webhook")
 PROTECTED = ("/voice/", "/counselor/")
+MAX_BODY = 64 * 1024  # bytes of request body at most (Flask's MAX_CONTENT_LENGTH)
+MAX_FIELDS = 200  # form fields at most (Flask's MAX_FORM_PARTS for multipart; counted here for url-encoded forms)
 
 
 def public_url() -> str:
@@ -54,9 +61,34 @@ def forbidden(reason: str) -> Response:
     return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n", 403, mimetype="text/plain")
 
 
+def too_large() -> Response:
+    """413 for a body over the limits, on a connection then closed (the rest of the body is never read); counted
+    and logged like a forged request on the webhooks."""
+    if request.path.startswith(PROTECTED):
+        ext("metrics").rejected.labels("too_large").inc()
+        log.warning("webhook_rejected", reason="too_large", path=request.path)
+    response = Response("Request Entity Too Large\n", 413, mimetype="text/plain")
+    response.headers["Connection"] = "close"
+    return response
+
+
+def over_limits() -> bool:
+    """True when the body reached MAX_BODY (a chunked one, cut there: werkzeug stops reading at the limit without
+    saying so) or a url-encoded form holds more than MAX_FIELDS fields. The body is read here, at most MAX_BODY of
+    it, and the form is then parsed from these bytes."""
+    data = request.get_data(cache=True)
+    if request.content_length is None and len(data) >= MAX_BODY:
+        return True
+    return request.mimetype == "application/x-www-form-urlencoded" and data.count(b"&") >= MAX_FIELDS
+
+
 def before() -> Response | None:
-    """Check the signature before anything is parsed, then bind the call's hash for every log line of the request."""
+    """Refuse a body over the limits before reading it, check the signature before anything is parsed, then bind
+    the call's hash for every log line of the request."""
     g.t0 = time.perf_counter()
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:  # not a byte of the body read
+        return too_large()
     if not request.path.startswith(PROTECTED):
         return None
     structlog.contextvars.clear_contextvars()
@@ -65,7 +97,11 @@ def before() -> Response | None:
     if not signature:  # refused before any of the body is read
         return forbidden("unsigned")
     try:
+        if over_limits():
+            return too_large()
         signed = signed_by_twilio(ext("validator"), public_url(), request.form, signature)
+    except RequestEntityTooLarge:  # too many multipart fields
+        return too_large()
     except HTTPException:  # a body too large or malformed to read cannot carry a valid signature
         signed = False
     if not signed:
@@ -82,7 +118,7 @@ def before() -> Response | None:
 def after(response: Response) -> Response:
     """Send the request's writes, observe its latency and write the one canonical log line."""
     step: Step | None = g.get("step")
-    if request.path.startswith(PROTECTED) and response.status_code != 403:
+    if request.path.startswith(PROTECTED) and response.status_code not in (403, 413):
         ext("store").flush()
         endpoint = (request.endpoint or "unknown").removeprefix("voice.")
         elapsed = time.perf_counter() - g.t0
