@@ -283,3 +283,16 @@ def test_sms_text_names_no_dv_or_suicide_line(make_app: AppFactory) -> None:
         "よりそいホットライン（外国語、2番）: 0120-279-338", "0120-0-78310", "0120-99-7777", "0120-279-889",
         "0120-783-556", "0120-061-338", "あなたのいばしょ: https://talkme.jp/",
         "命の危険があるときは、110番か119番に電話してください。"]  # inochinodenwa.org would name its line: left out
+
+
+def test_no_sms_is_promised_once_the_hours_cap_is_reached(make_app: AppFactory, redis_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller offered key 2 after the hour's cap would hear "SMSでお送りします" and get nothing: past the cap, the
+    busy ending offers only to hear the lines again."""
+    monkeypatch.setenv("IVR_SMS_HOURLY_CAP", "2")
+    client = redis.Redis.from_url(redis_url)
+    for sent, offered in ((1, True), (2, False)):
+        client.set("ivr:sms-hour:2025-05-03T03", sent)
+        heard = call(make_app(OPEN, **SMS), ["5", "-"], queue_result="queue-full").heard()
+        assert (sent, "もう一度聞くときは1を、SMSで受け取るときは2を押してください。" in heard,
+                "もう一度聞くときは、1を押してください。" in heard) == (sent, offered, not offered)

@@ -151,6 +151,11 @@ def _send(redis: Redis, settings: ServiceSettings, data: dict[str, str]) -> str:
     return reason
 
 
+def sms_hour_key(now: dt.datetime) -> str:
+    """The key counting this JST clock hour's referral SMS, against IVR_SMS_HOURLY_CAP."""
+    return key("sms-hour", now.astimezone(JST).strftime("%Y-%m-%dT%H"))
+
+
 def _admit(redis: Redis, settings: ServiceSettings, number: str, now: dt.datetime) -> str:
     """'sent' when an SMS may go to `number` now, and its place is taken: the number's one message of the JST day
     (a key named by an HMAC of day and number under IVR_HASH_KEY, which is never in Redis, so the key says nothing
@@ -162,7 +167,7 @@ def _admit(redis: Redis, settings: ServiceSettings, number: str, now: dt.datetim
     today = key("sms-day", mark.hexdigest()[:32])
     if not redis.set(today, 1, nx=True, ex=86400):  # the day is in the key's name: a day's TTL outlives it
         return "already_today"
-    hour = key("sms-hour", local.strftime("%Y-%m-%dT%H"))
+    hour = sms_hour_key(now)
     with redis.pipeline() as pipe:
         pipe.incr(hour)
         pipe.expire(hour, 2 * 3600)

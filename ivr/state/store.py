@@ -323,6 +323,16 @@ class Store:
             return None
         return [{k.decode(): int(v) for k, v in raw.items()} for raw in results]
 
+    def number_at(self, name: str) -> int | None:
+        """The plain counter at key `name` (0 when absent); None when the store cannot be read."""
+        if self.degraded:
+            return None
+        results = self._read("number_at", lambda pipe: pipe.get(name))
+        if results is None:
+            return None
+        raw = results[0]
+        return int(raw) if raw is not None and raw.isdigit() else 0
+
     def ping(self) -> bool:
         """True when the store answers now (and leaves degraded mode)."""
         self._send_waiting("ping")

@@ -20,7 +20,7 @@ from ivr.call.endings import quietest_hours
 from ivr.call.flow import Flow
 from ivr.call.step import Adapters
 from ivr.state.config import ConfigHolder, Loaded
-from ivr.state.jobs import send_referral_sms, sms_destination
+from ivr.state.jobs import send_referral_sms, sms_destination, sms_hour_key
 from ivr.state.recordings import HOLD_SECONDS
 from ivr.web.helpers import ext, public_base
 from routing.model import Campaign, Partner
@@ -76,12 +76,17 @@ def audio_missing(lang: str, to: str) -> None:
 
 
 def sms_possible() -> bool:
-    """SMS can be offered: Twilio's REST API and a sender are set, and the caller's number is a Japanese mobile
-    number (an SMS to any other could be pumped abroad, or aimed at someone else's phone, at our cost)."""
+    """SMS can be offered: Twilio's REST API and a sender are set, the caller's number is a Japanese mobile number
+    (an SMS to any other could be pumped abroad, or aimed at someone else's phone, at our cost), and this hour's
+    cap is not reached (a caller is not promised a message the job would not send). Whether the number had its
+    message today is not asked here: the answer would tell a forged caller ID whether that number called."""
     settings = current_app.extensions["ivr.settings"]
     if not (settings.account_sid and settings.sms_from and g.get("sid")):
         return False
-    return sms_destination((request.values.get("From") or "").strip())
+    if not sms_destination((request.values.get("From") or "").strip()):
+        return False
+    sent = ext("store").number_at(sms_hour_key(g.instant))
+    return sent is None or sent < settings.sms_hourly_cap
 
 
 def send_sms(body: str) -> bool:
