@@ -108,7 +108,7 @@ class Menu:
         if isinstance(value, Phone):
             return Line(lang, (value,), tuple(f"number.{d}" for d in value.number if d.isdigit()))
         if isinstance(value, Named):
-            return Line(lang, (value.in_(lang, self.language(lang).say.startswith("ja")),), (f"name.{value.id}",))
+            return Line(lang, (value.in_(lang, self.japanese(lang)),), (f"name.{value.id}",))
         if isinstance(value, dt.datetime):
             return self.when(value, lang)
         named = self.spec.prompts.get(lang, {}).get(KEY_CLIPS.get(value, ""))  # how '*' is called: こめじるし, star
@@ -123,7 +123,7 @@ class Menu:
         language's own `when` prompt, else digits."""
         table = self.spec.prompts.get(lang, {})
         if lang in WORDED or not any(k in table for k in WHEN_KEYS):
-            japanese = self.language(lang).say.startswith("ja")  # plain Japanese says dates as Japanese does
+            japanese = self.japanese(lang)  # plain Japanese says dates as Japanese does
             return Line(lang, (spoken_when(local, HOME if japanese else lang),))
         fields: dict[str, Value | Line] = {"month": str(local.month), "day": str(local.day), "hour": str(local.hour)}
         key = "when_hour" if local.minute == 0 and "when_hour" in table else "when"
@@ -197,11 +197,12 @@ class Menu:
         """The language of the crisis expression a spoken answer contains (`prefer`'s list first), at any
         confidence and whatever else was said; None when it contains none."""
         code = self._listener.crisis(said, prefer)
-        if code is not None and code != prefer and self._japanese(code) and self._japanese(prefer):
+        if code is not None and code != prefer and self.japanese(code) and self.japanese(prefer):
             return prefer  # a kana spelling from the plain-Japanese list is still the Japanese caller's words
         return code
 
-    def _japanese(self, code: str) -> bool:
+    def japanese(self, code: str) -> bool:
+        """The language is spoken as Japanese (Japanese itself, plain Japanese)."""
         return self.language(code).say.startswith("ja")
 
     def heard(self, said: str, *, options: bool, layout: str = "default") -> tuple[str, str] | None:

@@ -75,7 +75,7 @@ class Endings:
 
     def end(self, r: VoiceResponse, lang: str, wording: str, referrals: Sequence[Referral]) -> None:
         """After the lines were said once: the phone lines once more (the numbers matter), 110/119, goodbye."""
-        lines = self.speaker.referral_lines(lang, wording, [x for x in referrals if x.kind == "phone"])
+        lines = self.speaker.referral_lines(lang, wording, [x for x in referrals if not x.online])
         if lines:
             self.speak(r, [self.menu.line(lang, "repeat_referrals", wording), *lines])
         self.speak(r, self.goodbye_lines(lang, wording))
@@ -160,7 +160,7 @@ class Endings:
         m = self.menu
 
         def entry(x: Referral) -> str:
-            if not x.sms_named and x.number is None:
+            if not x.sms_named and x.online:
                 return ""  # a web address names its line (inochinodenwa.org): an unnamed one is left out
             reach = x.number or x.url or ""
             return f"{m.text_of(lang, referral_name(x))}: {reach}".rstrip(": ") if x.sms_named else reach
@@ -179,7 +179,7 @@ class Endings:
     def last_resort(self, general: str) -> str:
         """TwiML for when even the fallback failed: a 24-hour line and the emergency numbers, never silence."""
         r = VoiceResponse()
-        always = [x for x in self.routing.spec.referrals if "all" in x.suits and x.kind == "phone"][:1]
+        always = [x for x in self.routing.spec.referrals if "all" in x.suits and not x.online][:1]
         for lang in ("ja", "en"):
             self.speak(r, [self.menu.line(lang, "all_busy"), *self.speaker.referral_lines(lang, general, always),
                            self.menu.line(lang, "emergency_short"), self.menu.line(lang, "try_later")])

@@ -134,7 +134,7 @@ class Flow:
         """Words of suicidal crisis, said at any menu: one warm line, then a person at once, on the urgent lane (the
         campaign's urgent option when it has one; else, for a caller in another language, the foreign-language
         line's partners, then the general line's; else the general line's), taken first."""
-        foreign = self._foreign_id if not self.menu.language(lang).say.startswith("ja") else None
+        foreign = self._foreign_id if not self.menu.japanese(lang) else None
         option = self.routing.urgent_option(instant) or foreign or self.general
         lane = Lane(option, lang, 0, urgent=True, wording=wording)
         step = self.route(instant, lane, preface=[self.menu.line(lang, "crisis", lane.words)], announce=False)
@@ -291,7 +291,7 @@ class Flow:
             return Step(r, "referrals", d.option, lang, outcome="referral",
                         record={"route": "referrals", "step": step})
         p = d.partner
-        through = d.interpreter and not self.menu.language(lang).say.startswith("ja")  # plain Japanese needs none
+        through = d.interpreter and not self.menu.japanese(lang)  # plain Japanese needs no interpreter
         said = "connecting_interpreter" if through else "connecting" if step == 0 else "overflow"
         if announce or through:
             self.speak(r, [self.menu.line(lang, said, words)])

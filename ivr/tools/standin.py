@@ -7,21 +7,18 @@ Say, Play, Pause, Gather, Redirect, Enqueue (with its waitUrl and action), Dial 
 
 from __future__ import annotations
 
-import http.client
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET  # types and ParseError; parsing goes through defusedxml
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from defusedxml.ElementTree import fromstring
 from twilio.request_validator import RequestValidator
 
 from common.facts import DIAL_ANSWERED
 from ivr.state.recordings import HOLD_FILE, HOLD_SECONDS
+from ivr.tools.transports import InProcess, OverHttp, Transport
 
 MAX_TWIML_BYTES = 64 * 1024
 CONNECTED_QUEUE = frozenset({"bridged"})  # the one QueueResult the stand-in gives a caller a counsellor took
@@ -90,49 +87,6 @@ class CallResult:
     def stranded(self) -> bool:
         """Ended with no person and nothing said at the end, or with Twilio's own application error."""
         return self.app_error or (self.connected is None and self.ended_silently)
-
-
-class Transport(Protocol):
-    """How the stand-in reaches the app: in this process, or over HTTP to a running server."""
-
-    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
-        """Send one signed webhook request; return its status, content type and body."""
-        ...
-
-
-class InProcess:
-    """Requests go straight into a Flask app's test client."""
-
-    def __init__(self, app: Any):
-        self.client = app.test_client()
-
-    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
-        """Hand one signed webhook request to the app; return its status, content type and body."""
-        parts = urllib.parse.urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        resp = self.client.post(path, data=params, base_url=f"{parts.scheme}://{parts.netloc}",
-                                headers={"X-Twilio-Signature": signature})
-        return resp.status_code, resp.headers.get("Content-Type", ""), resp.get_data()
-
-
-class OverHttp:
-    """Requests go to a running server."""
-
-    def __init__(self, timeout: float = 15.0):
-        self.timeout = timeout  # Twilio gives a webhook 15 seconds
-
-    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
-        """Send one signed webhook request to the server; a request that never got an answer comes back as 599."""
-        req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), method="POST",  # noqa: S310
-                                     headers={"X-Twilio-Signature": signature,
-                                              "Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                return resp.status, resp.headers.get("Content-Type", ""), resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get("Content-Type", ""), e.read()
-        except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out: Twilio sees a failed request
-            return 599, "", str(e).encode()
 
 
 class StandIn:
@@ -306,11 +260,11 @@ class StandIn:
             return True
         if verb.tag == "Play":
             target = (verb.text or "").strip()
-            path = urllib.parse.urlsplit(target).path
-            if path.endswith("/" + HOLD_FILE):  # the hold sound: no language
-                self._emit(result, Event("hold", text=f"{HOLD_SECONDS * int(verb.get('loop') or 1)} s"))
+            held = hold_seconds(verb)
+            if held is not None:  # the hold sound: no language
+                self._emit(result, Event("hold", text=f"{held} s"))
                 return True
-            folder = path.rsplit("/", 2)  # .../audio/<language>/<clip>
+            folder = urllib.parse.urlsplit(target).path.rsplit("/", 2)  # .../audio/<language>/<clip>
             self._emit(result, Event("play", target=target, lang=folder[-2] if len(folder) == 3 else ""))
             return True
         if verb.tag == "Pause":
@@ -343,9 +297,8 @@ class StandIn:
                     outcome, left = "hangup", True
                     break
                 self.play(result, child)
-                waited += (int(child.get("length", "1")) if child.tag == "Pause" else
-                           HOLD_SECONDS * int(child.get("loop") or 1) if (child.text or "").split("?")[0].endswith(
-                               "/" + HOLD_FILE) else 3)
+                held = hold_seconds(child)
+                waited += int(child.get("length", "1")) if child.tag == "Pause" else 3 if held is None else held
             if left:
                 break
         if outcome in CONNECTED_QUEUE:
@@ -381,6 +334,14 @@ class StandIn:
         return None
 
 
+def hold_seconds(verb: ET.Element) -> int | None:
+    """How long a <Play> of the hold sound lasts (its loops of HOLD_SECONDS); None for any other verb."""
+    url = urllib.parse.urlsplit((verb.text or "").strip()).path
+    if verb.tag != "Play" or not url.endswith("/" + HOLD_FILE):
+        return None
+    return HOLD_SECONDS * int(verb.get("loop") or 1)
+
+
 def twiml_problem(status: int, content_type: str, body: bytes) -> str | None:
     """Why Twilio would refuse this answer, or None when it is valid TwiML."""
     if status != 200:
@@ -398,3 +359,6 @@ def twiml_problem(status: int, content_type: str, body: bytes) -> str | None:
     if root.tag != "Response":
         return f"root element is <{root.tag}>, not <Response>"
     return None
+
+
+__all__ = ["CallResult", "Event", "InProcess", "OverHttp", "StandIn", "Transport", "hold_seconds", "twiml_problem"]
