@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast setup lint test-deps audit snapshot golden clean
+.PHONY: demo test test-fast setup lint test-deps twilio-mock audit snapshot golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,22 @@ test-deps:
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
 	  else echo "the tests need:$$need (sudo apt-get install -y$$need)" >&2; exit 1; fi; fi
+	@$(MAKE) --no-print-directory twilio-mock
+
+# Prism, and Twilio's REST API description for it to serve (npm; the tests start it): see tests/twilio_api.py.
+MOCK := tests/twilio_mock
+twilio-mock: $(MOCK)/node_modules/.installed $(MOCK)/spec/twilio_api_v2010.json
+
+$(MOCK)/node_modules/.installed: $(MOCK)/package.json $(MOCK)/package-lock.json
+	cd $(MOCK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(MOCK)/spec/twilio_api_v2010.json: $(MOCK)/spec.sha256
+	rm -rf $(MOCK)/spec && mkdir -p $(MOCK)/spec
+	cd $(MOCK)/spec && npm pack --silent @twilio-alpha/mcp@0.7.0 >/dev/null \
+	  && tar -xzf twilio-alpha-mcp-0.7.0.tgz --strip-components=4 package/twilio-oai/spec/json/twilio_api_v2010.json \
+	  && rm twilio-alpha-mcp-0.7.0.tgz
+	cd $(MOCK) && sha256sum -c --quiet spec.sha256
 
 lint: setup
 	$(BIN)/ruff check .
@@ -57,4 +73,4 @@ golden: setup
 	$(BIN)/python -m tests.transcripts
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(MOCK)/node_modules $(MOCK)/spec .pytest_cache .mypy_cache .ruff_cache .hypothesis

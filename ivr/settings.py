@@ -260,6 +260,8 @@ class ServiceSettings(Settings, _Directories):
     # unset: the /admin/* endpoints answer 404
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)
     account_sid: _Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
+    # the REST API's base URL: unset, Twilio's own; a regional edge, or the tests' mock of Twilio's API description
+    api_url: _WebUrl | None = Field(None, validation_alias="TWILIO_API_URL")
     sms_from: _Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
     # referral SMS sent in one hour, in all (a bound on what forged caller IDs could cost); more wait for a later call
     sms_hourly_cap: int = Field(300, ge=1, validation_alias="IVR_SMS_HOURLY_CAP")

@@ -15,6 +15,7 @@ from common.facts import parse_instant
 from ivr.app import create_app
 from ivr.clock import Clock
 from tests.support import TOKEN, AppFactory, RedisServer
+from tests.twilio_api import twilio_api  # noqa: F401  (the fixture, for every test module)
 
 SERVER_FIXTURES = frozenset({"redis_server", "redis_url", "own_redis", "make_app"})
 

@@ -83,9 +83,13 @@ def call_counters(record: dict[str, str], option: str) -> list[str]:
     return out
 
 
-def twilio_client(account_sid: str, auth_token: str, http_client: Any = None) -> Client:
-    """twilio's REST client (`http_client`: a test's recording client, else twilio's own)."""
-    return Client(account_sid, auth_token, http_client=http_client)
+def twilio_client(settings: ServiceSettings, http_client: Any = None) -> Client:
+    """twilio's REST client for TWILIO_ACCOUNT_SID, at TWILIO_API_URL when it is set (`http_client`: a test's
+    recording client, else twilio's own)."""
+    client = Client(settings.account_sid or "", settings.auth_token, http_client=http_client)
+    if settings.api_url:
+        client.api.base_url = settings.api_url  # the api domain's documented base; every 2010 resource is under it
+    return client
 
 
 HTTP_CLIENT: Any = None  # tests put a recording client here; production uses twilio's own
@@ -143,7 +147,7 @@ def send_referral_sms(data: dict[str, str]) -> bool:
 
 def _send(redis: Redis, settings: ServiceSettings, data: dict[str, str]) -> str:
     """Ask Twilio for the caller's number and send the SMS if it may go there; the reason (SMS_REASONS)."""
-    client = twilio_client(settings.account_sid or "", settings.auth_token, HTTP_CLIENT)
+    client = twilio_client(settings, HTTP_CLIENT)
     number = client.calls(data["call_sid"]).fetch()._from or ""  # the library names the field `_from`
     reason = _admit(redis, settings, number, Clock.from_setting(settings.clock).now())
     if reason == "sent":
