@@ -36,6 +36,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.facts import parse_instant
+from ivr.deployment import TwilioSide, sentinel_address
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
@@ -44,11 +45,11 @@ DEFAULT_CALL_TTL = 6 * 3600  # seconds a call's record is kept in the store
 MIN_CALL_TTL = 60
 DEFAULT_BIND = "127.0.0.1:8000"
 HASH_KEY_CONTEXT = b"ivr call hash"  # derives the call-hash key from the auth token when IVR_HASH_KEY is unset
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 WEB_SCHEMES = ("https://", "http://")
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]  # auto: JSON when not on a terminal
-SECRETS = frozenset({"TWILIO_AUTH_TOKEN", "IVR_HASH_KEY", "IVR_ADMIN_TOKEN"})
+SECRETS = frozenset({"TWILIO_AUTH_TOKEN", "IVR_HASH_KEY", "IVR_ADMIN_TOKEN", "TWILIO_API_SECRET"})
 _MISSING = {"TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN is not set: without it no Twilio request can be verified "
                                  "(set it to the account's auth token)"}
 _SCRUB_MIN = 8  # secrets at least this long are blanked out of any error message, whichever variable held them
@@ -212,9 +213,13 @@ class Settings(_FromEnvironment):
     @field_validator("redis_url", mode="after")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        """A URL redis-py opens: redis://, rediss:// (TLS) or unix:// (a socket)."""
+        """A URL redis-py opens: redis://, rediss:// (TLS), unix:// (a socket) or redis+sentinel:// (the master)."""
         if value is not None and not value.lower().startswith(REDIS_SCHEMES):
-            raise _invalid(f"{_shown(value)} has an unknown scheme; use redis://, rediss:// or unix://")
+            raise _invalid(f"{_shown(value)} has an unknown scheme; use redis://, rediss://, unix:// or redis+sentinel://")
+        try:
+            sentinel_address(value or "")
+        except ValueError as e:
+            raise _invalid(f"{_shown(value)}: {e}") from None
         return value
 
     @field_validator("call_ttl", mode="before")
@@ -247,8 +252,9 @@ def _choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     return text
 
 
-class ServiceSettings(Settings, _Directories):
-    """The web service, its webhooks and its RQ jobs: the Twilio auth token is required."""
+class ServiceSettings(Settings, _Directories, TwilioSide):
+    """The web service, its webhooks and its RQ jobs: the Twilio auth token is required. The Twilio side's own
+    settings (`ivr twilio`) are in TwilioSide (ivr/deployment.py)."""
 
     auth_token: _SecretText = Field(validation_alias="TWILIO_AUTH_TOKEN", repr=False)
     public_url: _WebUrl | None = Field(None, validation_alias="IVR_PUBLIC_URL")  # the base URL Twilio signs

@@ -114,7 +114,8 @@ def post_signed(transport: Transport, url: str, params: dict[str, str]) -> tuple
 
 
 def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-    """The Procfile's `worker` process on this Redis, with these options (`--burst`: until the queue is empty)."""
+    """The Procfile's `worker` process on this Redis (REDIS_URL in its environment, as ivr.worker reads it), with these
+    options (`--burst`: until the queue is empty)."""
     import shlex
     import sys
 
@@ -123,7 +124,8 @@ def rq_worker(redis_url: str, *options: str, log: Path | None = None) -> subproc
     argv = [redis_url if a == "${REDIS_URL}" else a for a in shlex.split(line.removeprefix("worker:"))]
     argv[0] = str(Path(sys.executable).with_name(argv[0]))  # rq, from this environment
     with log.open("ab") if log is not None else open(os.devnull, "wb") as out:  # the child keeps its own copy
-        return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root)
+        return subprocess.Popen([*argv[:-1], *options, argv[-1]], stdout=out, stderr=subprocess.STDOUT, cwd=root,
+                                env={**os.environ, "REDIS_URL": redis_url})
 
 
 def call(app: object, keys: list[str] | None = None, path: str = "/voice/incoming", **kwargs: object) -> CallResult:

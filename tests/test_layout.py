@@ -20,7 +20,7 @@ LAYERS = [
     ("web layer", ("ivr.web", "ivr.web.*")),
     ("call flow", ("ivr.call", "ivr.call.*")),
     ("state, jobs, metrics, logs", ("ivr.state", "ivr.state.*", "ivr.metrics", "ivr.logs")),
-    ("base", ("ivr.settings", "ivr.clock", "ivr.privacy", "ivr")),
+    ("base", ("ivr.settings", "ivr.deployment", "ivr.clock", "ivr.privacy", "ivr")),
     ("pure rooms", ("menus", "menus.*", "routing", "routing.*", "common", "common.*")),
 ]
 PURE_ROOM_IMPORTS = {"menus": {"menus", "common"}, "routing": {"routing", "common"}, "common": {"common"}}

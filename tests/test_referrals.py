@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from twilio.http.response import Response
 
 from ivr.state import jobs
 from tests.support import CALLER, AppFactory, call
+from tests.twilio_api import EXAMPLE_CALLER, Sending, TwilioApi
 
 OPEN = "2025-05-03T03:00:00+09:00"
 SMS = {"TWILIO_ACCOUNT_SID": "AC" + "f" * 32, "IVR_SMS_FROM": "+15005550006"}
@@ -50,13 +52,17 @@ def test_chain_end_offers_the_lines_again(make_app: AppFactory) -> None:
     assert not result.stranded
 
 
-def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_url: str,
+def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_url: str, twilio_api: TwilioApi,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key 2 sends the lines once by SMS, the DV line by its number alone; the caller's number is in no job, key or value."""
-    for k, v in {**SMS, "TWILIO_AUTH_TOKEN": "test-auth-token-0123456789abcdef"}.items():
+    """Key 2 sends the lines once by SMS, the DV line by its number alone; the caller's number is in no job, key or value.
+    Twilio is the mock of its API description, whose example call is from EXAMPLE_CALLER: the Japanese-mobile rule is
+    widened to that one number, nothing else."""
+    for k, v in {**SMS, "TWILIO_AUTH_TOKEN": "test-auth-token-0123456789abcdef", "TWILIO_API_URL": twilio_api.url}.items():
         monkeypatch.setenv(k, v)
-    twilio = RecordingTwilio(CALLER)
+    twilio = Sending()
     monkeypatch.setattr(jobs, "HTTP_CLIENT", twilio)
+    monkeypatch.setattr(jobs, "JAPANESE_MOBILE", re.compile(rf"{jobs.JAPANESE_MOBILE.pattern}|{re.escape(EXAMPLE_CALLER)}"))
+    twilio_api.mark()
     app = make_app(OPEN, **SMS)
     result = call(app, ["5", "2"], queue_result="queue-full")
     assert "もう一度聞くときは1を、SMSで受け取るときは2を押してください。" in result.heard()
@@ -67,14 +73,15 @@ def test_sms_sends_one_message_and_keeps_no_number(make_app: AppFactory, redis_u
         assert CALLER[1:] not in dump and CALLER[-8:] not in dump
     SimpleWorker([Queue("ivr", connection=client)], connection=client).work(burst=True)
     SimpleWorker([Queue("ivr", connection=client)], connection=client).work(burst=True)
-    sent = [r for r in twilio.requests if r[0] == "POST"]
+    sent = [r for r in twilio.sent if r[0] == "POST"]
     assert len(sent) == 1
-    assert sent[0][2]["To"] == CALLER and sent[0][2]["From"] == "+15005550006"
+    assert sent[0][2]["To"] == EXAMPLE_CALLER and sent[0][2]["From"] == "+15005550006"
+    assert [method for method, _ in twilio_api.requests()] == ["GET", "POST"] and twilio_api.violations() == []
     assert sent[0][2]["Body"].splitlines() == [
         "孤独・孤立相談ダイヤルからのご案内です。", "0120-279-889", "よりそいホットライン: 0120-279-338",
         "あなたのいばしょ: https://talkme.jp/", "命の危険があるときは、110番か119番に電話してください。"]
     for k in client.scan_iter():
-        assert CALLER[1:] not in repr(client.dump(k))
+        assert CALLER[1:] not in repr(client.dump(k)) and EXAMPLE_CALLER[1:] not in repr(client.dump(k))
 
 
 @pytest.mark.parametrize("caller", ["anonymous", "+266696687", ""])

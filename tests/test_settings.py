@@ -36,7 +36,8 @@ WRONG = [
      "IVR_CLOCK: '2025-13-01' is not an ISO-8601 instant; write e.g. 2025-05-03T03:00:00+09:00"),
     ("IVR_CLOCK", "2025-05-03T03:00:00",
      "IVR_CLOCK: '2025-05-03T03:00:00' has no zone; write it with one, e.g. 2025-05-03T03:00:00+09:00 for JST"),
-    ("REDIS_URL", "http://x", "REDIS_URL: 'http://x' has an unknown scheme; use redis://, rediss:// or unix://"),
+    ("REDIS_URL", "http://x",
+     "REDIS_URL: 'http://x' has an unknown scheme; use redis://, rediss://, unix:// or redis+sentinel://"),
     ("IVR_CALL_TTL", "x", "IVR_CALL_TTL: 'x' must be a whole number of seconds, at least 60"),
     ("IVR_CALL_TTL", "30", "IVR_CALL_TTL: '30' must be a whole number of seconds, at least 60"),
     ("IVR_CALL_TTL", "90.5", "IVR_CALL_TTL: '90.5' must be a whole number of seconds, at least 60"),
@@ -276,7 +277,8 @@ def test_password_in_redis_url_is_not_echoed(env: Env) -> None:
     """The Redis password would be printed with the scheme error."""
     env({"REDIS_URL": "http://:hunter2@cache:6379"})
     error = _error(load_file_settings)
-    assert "REDIS_URL: 'http://***@cache:6379' has an unknown scheme; use redis://, rediss:// or unix://" == str(error)
+    assert ("REDIS_URL: 'http://***@cache:6379' has an unknown scheme; use redis://, rediss://, unix:// or "
+            "redis+sentinel://") == str(error)
 
 
 def test_secrets_not_in_repr(env: Env) -> None:

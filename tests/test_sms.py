@@ -1,5 +1,11 @@
 """Referral SMS only where it is safe: Japanese mobile numbers, one a number a day, an hourly cap, Twilio's refusals
-kept without the number, the RQ worker's log scrubbed, and a text that names no DV or suicide line."""
+kept without the number, the RQ worker's log scrubbed, and a text that names no DV or suicide line.
+
+The caller-number lookup and the send go through twilio's own HTTP client to Prism serving Twilio's API description
+(tests/twilio_api.py), which refuses any request the description does not allow. Its example call is always from
+EXAMPLE_CALLER, a US number: where a test needs the message sent, it widens only the Japanese-mobile rule to take that
+number. The hourly cap (three different numbers) and Twilio's refusal (a 400 naming the number) need answers the
+description's examples do not give, so those use a fake of Twilio's REST API (`Twilio` below)."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import base64
 import importlib
 import json
 import logging
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,6 +31,7 @@ from twilio.http.response import Response
 
 from ivr.state import jobs
 from tests.support import CALLER, TOKEN, AppFactory, call
+from tests.twilio_api import EXAMPLE_CALLER, Sending, TwilioApi
 
 OPEN = "2025-05-03T03:00:00+09:00"  # inside the Golden Week 2025 window
 SMS = {"TWILIO_ACCOUNT_SID": "AC" + "f" * 32, "IVR_SMS_FROM": "+15005550006"}
@@ -67,6 +75,31 @@ def twilio(monkeypatch: pytest.MonkeyPatch) -> Twilio:
     fake = Twilio()
     monkeypatch.setattr(jobs, "HTTP_CLIENT", fake)
     return fake
+
+
+@pytest.fixture
+def prism(twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch) -> tuple[TwilioApi, Sending]:
+    """The job's environment (SMS configured, the clock at OPEN) pointed at the mock of Twilio's API description,
+    through twilio's own HTTP client (which also keeps what it sent); the mock's log read from here on."""
+    for k, v in {**SMS, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_CLOCK": OPEN, "TWILIO_API_URL": twilio_api.url}.items():
+        monkeypatch.setenv(k, v)
+    sending = Sending()
+    monkeypatch.setattr(jobs, "HTTP_CLIENT", sending)
+    twilio_api.mark()
+    return twilio_api, sending
+
+
+def example_caller_is_mobile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Japanese-mobile rule, widened to the description's example caller (and nothing else changed)."""
+    monkeypatch.setattr(jobs, "JAPANESE_MOBILE", re.compile(rf"{jobs.JAPANESE_MOBILE.pattern}|{re.escape(EXAMPLE_CALLER)}"))
+
+
+def calls_path(call_sid: str) -> tuple[str, str]:
+    """The lookup of one call's details, as the mock receives it."""
+    return "GET", f"/2010-04-01/Accounts/{SMS['TWILIO_ACCOUNT_SID']}/Calls/{call_sid}.json"
+
+
+MESSAGES = ("POST", f"/2010-04-01/Accounts/{SMS['TWILIO_ACCOUNT_SID']}/Messages.json")
 
 
 @pytest.fixture
@@ -158,9 +191,10 @@ def holds_the_number(text: str, number: str = CALLER) -> bool:
 
 
 @pytest.mark.parametrize("caller", ["+88213000000", "+81312345678"])
-def test_sms_is_offered_only_to_a_japanese_mobile(make_app: AppFactory, redis_url: str, twilio: Twilio,
-                                                  caller: str) -> None:
-    """A forged foreign number or a landline would get (or make us pay for) an SMS: never offered, never sent."""
+def test_sms_is_offered_only_to_a_japanese_mobile(make_app: AppFactory, redis_url: str,
+                                                  prism: tuple[TwilioApi, Sending], caller: str) -> None:
+    """A forged foreign number or a landline would get (or make us pay for) an SMS: never offered, never sent (and
+    the job, which asks Twilio for the number, sends none to the foreign number Twilio answers with)."""
     result = sms_call(make_app(OPEN, **SMS), caller)
     assert KEYS_NO_SMS in result.heard()
     assert KEYS_SMS not in result.heard()
@@ -169,32 +203,39 @@ def test_sms_is_offered_only_to_a_japanese_mobile(make_app: AppFactory, redis_ur
     client = redis.Redis.from_url(redis_url)
     queue = Queue("ivr", connection=client)
     assert [j.func_name for j in queue.jobs if j.func_name.endswith("send_referral_sms")] == []
-    twilio.callers[result.call_sid] = caller
+    api, _ = prism
     job = queue.enqueue(jobs.send_referral_sms, {"call_sid": result.call_sid, "body": "test"})
     before = outcomes()
     run_jobs(client)
-    assert (False, []) == (Job.fetch(job.id, connection=client).return_value(), twilio.sent)
+    assert Job.fetch(job.id, connection=client).return_value() is False
+    assert api.requests() == [calls_path(result.call_sid)]  # the number looked up, no message sent
+    assert api.violations() == []
     assert {"sent": 0, "not_mobile": 1, "already_today": 0, "hourly_cap": 0, "failed": 0} == counted(before)
 
 
-def test_two_calls_from_one_mobile_send_one_message(make_app: AppFactory, redis_url: str, twilio: Twilio) -> None:
+def test_two_calls_from_one_mobile_send_one_message(make_app: AppFactory, redis_url: str,
+                                                     prism: tuple[TwilioApi, Sending],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Repeated calls from one number (or forged as it) would send it a message each: one a number a day."""
+    api, sending = prism
+    example_caller_is_mobile(monkeypatch)  # Twilio's example answers every lookup with one number
     app = make_app(OPEN, **SMS)
     results = [sms_call(app), sms_call(app)]
     assert [SENT in r.heard() for r in results] == [True, True]
-    for r in results:
-        twilio.callers[r.call_sid] = CALLER
     client = redis.Redis.from_url(redis_url)
     sms_jobs = [j for j in Queue("ivr", connection=client).jobs if j.func_name.endswith("send_referral_sms")]
     assert [(sorted(j.args[0]), j.args[0]["call_sid"]) for j in sms_jobs] == [
         (["body", "call_sid"], r.call_sid) for r in results]
     before = outcomes()
     run_jobs(client)
-    assert [to for to, _ in twilio.sent] == [CALLER]
+    assert api.requests() == [calls_path(results[0].call_sid), MESSAGES, calls_path(results[1].call_sid)]
+    assert api.violations() == []
+    assert [(data["To"], data["From"]) for method, _, data in sending.sent if method == "POST"] == [
+        (EXAMPLE_CALLER, SMS["IVR_SMS_FROM"])]
     assert {"sent": 1, "not_mobile": 0, "already_today": 1, "hourly_cap": 0, "failed": 0} == counted(before)
     (day_key,) = client.keys("ivr:sms-day:*")
     assert 0 < client.ttl(day_key) <= 86400
-    assert not any(holds_the_number(text) for text in everything_in(client))
+    assert not any(holds_the_number(text) or holds_the_number(text, EXAMPLE_CALLER) for text in everything_in(client))
 
 
 def test_hourly_cap_stops_sends_and_counts_them(make_app: AppFactory, redis_url: str, twilio: Twilio,

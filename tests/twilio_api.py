@@ -12,8 +12,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 
 from tests.support import free_port
 
@@ -21,6 +24,7 @@ HERE = Path(__file__).parent / "twilio_mock"
 PRISM = HERE / "node_modules" / ".bin" / "prism"
 SPEC = HERE / "spec" / "twilio_api_v2010.json"
 ACCOUNT = "AC" + "a" * 32  # any well-formed SID: the mock keeps no accounts
+EXAMPLE_CALLER = "+13051416799"  # the `from` of the description's example call: every call looked up has this number
 RECEIVED = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) .*Request received")
 VIOLATION = re.compile(r"\[VALIDATOR\] ✖ +error +(.*)$")
 
@@ -72,6 +76,21 @@ class TwilioApi:
         its own answers against the description, whose examples break a few `format` rules; those are not ours."""
         found = [m[1] for line in self._since_mark() if (m := VIOLATION.search(line))]
         return [v for v in found if not v.startswith("Violation: response")]
+
+
+class Sending(TwilioHttpClient):
+    """twilio's own HTTP client, which also keeps what it sent (method, URL, form data): the mock checks each request
+    against the description, and a test reads what a message said or to whom it went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
+                auth: Any = None, timeout: Any = None, allow_redirects: bool = False) -> Response:
+        """Send the request to the mock, as the client would, and note it."""
+        self.sent.append((method, url, dict(data or {})))
+        return super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
 
 
 @pytest.fixture(scope="session")

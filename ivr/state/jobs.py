@@ -84,9 +84,13 @@ def call_counters(record: dict[str, str], option: str) -> list[str]:
 
 
 def twilio_client(settings: ServiceSettings, http_client: Any = None) -> Client:
-    """twilio's REST client for TWILIO_ACCOUNT_SID, at TWILIO_API_URL when it is set (`http_client`: a test's
-    recording client, else twilio's own)."""
-    client = Client(settings.account_sid or "", settings.auth_token, http_client=http_client)
+    """twilio's REST client for TWILIO_ACCOUNT_SID, with TWILIO_API_KEY and TWILIO_API_SECRET when both are set (else
+    the auth token), at TWILIO_API_URL when it is set (`http_client`: a test's recording client, else twilio's own)."""
+    sid = settings.account_sid or ""
+    if settings.api_key and settings.api_secret:
+        client = Client(settings.api_key, settings.api_secret, sid, http_client=http_client)
+    else:
+        client = Client(sid, settings.auth_token, http_client=http_client)
     if settings.api_url:
         client.api.base_url = settings.api_url  # the api domain's documented base; every 2010 resource is under it
     return client

@@ -21,10 +21,12 @@ from typing import Any
 
 import fakeredis
 import redis
+import redis.sentinel
 import structlog
 from rq import Queue
 
 from common.facts import jst_day
+from ivr.deployment import sentinel_address
 from ivr.privacy import withheld
 from ivr.settings import ServiceSettings, Settings
 from ivr.state import callers, embedded
@@ -346,7 +348,16 @@ class Store:
 
 
 def connect(settings: Settings) -> tuple[redis.Redis, str]:
-    """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set."""
+    """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set. Behind Sentinel
+    (redis+sentinel://) each new connection goes to the master the sentinels name, so after a failover the next
+    connection made (the first after a few seconds of degraded mode) writes to the new master."""
+    address = sentinel_address(settings.redis_url or "")
+    if address is not None:
+        timeouts = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
+        group = redis.sentinel.Sentinel(list(address.sentinels), sentinel_kwargs=timeouts)
+        return group.master_for(address.service, db=address.db, username=address.username,
+                                password=address.password, health_check_interval=30,
+                                max_connections=MAX_REDIS_CONNECTIONS, **timeouts), "redis"
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.5,
                                       health_check_interval=30, max_connections=MAX_REDIS_CONNECTIONS)

@@ -15,6 +15,7 @@ from common.facts import JST, jst_day
 from ivr.call.speaking import missing_audio
 from ivr.clock import Clock
 from ivr.state.store import open_store
+from ivr.tools import fallback
 from ivr.tools.cli_common import (
     audio_dir,
     campaign_of,
@@ -50,7 +51,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
           f"{len(m.spec.languages)} languages)")
     print(f"ok: {routing_file} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
           f"{len(r.spec.referrals)} referral lines)")
-    found = list(warnings(r, str(routing_file), now(args)))
+    found = [*warnings(r, str(routing_file), now(args)), *fallback.drift(loaded, routing_file)]
     for w in found:
         print(w, file=sys.stderr)
     return 3 if found and not args.allow_warnings else 0

@@ -50,3 +50,18 @@ class OverHttp:
             return e.code, e.headers.get("Content-Type", ""), e.read()
         except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out: Twilio sees a failed request
             return 599, "", str(e).encode()
+
+
+class StaticDocument:
+    """One fixed TwiML document answers every request, as a TwiML Bin or a static file would (the exported fallback
+    document): the stand-in follows it like any answer; the status callback gets it too, and a 200 is all it needs."""
+
+    def __init__(self, body: bytes, content_type: str = "text/xml"):
+        self.body = body
+        self.content_type = content_type
+        self.urls: list[str] = []  # every URL requested, in order
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        """The document, whatever was asked."""
+        self.urls.append(url)
+        return 200, self.content_type, self.body

@@ -1,0 +1,125 @@
+"""What surrounds the service in a deployment: where Redis is (one address, or a Sentinel group naming the master) and
+the Twilio side (our numbers, queues and fallback document), read by ivr/settings.py.
+
+`TwilioSide` holds the settings of `ivr twilio plan|apply|check` and of the REST client's key; it is one of the bases
+of `ServiceSettings` and reads nothing itself (ivr/settings.py reads the environment). `sentinel_address` is the one
+reader of a `redis+sentinel://` URL: the settings check it at boot, the store and the RQ worker connect with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SENTINEL_SCHEME = "redis+sentinel://"
+SENTINEL_PORT = 26379  # Redis Sentinel's own port, when a host is written without one
+DEFAULT_QUEUE_MAX_SIZE = 1000  # callers a Twilio queue holds; the next hears queue-full (Twilio's default: 100)
+MAX_QUEUE_MAX_SIZE = 5000  # the largest max_size Twilio accepts
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+SENTINEL_FORM = "redis+sentinel://[:password@]host:port[,host:port...]/SERVICE[/db]"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """A Redis master found through Sentinel: the sentinels, the service (master) name, the database and the
+    credentials of the Redis servers (the sentinels themselves are asked without a password)."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """'host:port', '[v6]:port' or a bare host (Sentinel's port); ValueError when the port is not a number."""
+    host, port = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if not host or (port and not port.isdigit()) or not 0 < int(port or SENTINEL_PORT) < 65536:
+        raise ValueError(text)
+    return host, int(port or SENTINEL_PORT)
+
+
+def sentinel_address(url: str) -> SentinelAddress | None:
+    """The Sentinel group a `redis+sentinel://` URL names; None for any other URL. ValueError (its message says what
+    is allowed, never the password) when the URL is not of the form SENTINEL_FORM."""
+    if not url.lower().startswith(SENTINEL_SCHEME):
+        return None
+    rest = url[len(SENTINEL_SCHEME):]
+    netloc, _, path = rest.partition("/")
+    credentials, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = credentials.partition(":")
+        username, password = (unquote(user) or None, unquote(secret) or None) if colon else (None, unquote(user))
+    parts = path.split("/") if path else []
+    try:
+        sentinels = tuple(_host_port(h.strip()) for h in hosts.split(","))
+    except ValueError:
+        raise ValueError(f"the sentinels must be host:port, comma-separated; write {SENTINEL_FORM}") from None
+    if not parts or not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError(f"the service name (and a database number) must follow the sentinels; write {SENTINEL_FORM}")
+    return SentinelAddress(sentinels, unquote(parts[0]), int(parts[1]) if len(parts) == 2 else 0, username, password)
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message is exactly `message` (ivr/settings.py prefixes the variable's name)."""
+    return PydanticCustomError("ivr_setting", "{message}", {"message": message})
+
+
+def _stripped(value: object) -> object:
+    """Text without surrounding whitespace; anything else as it is."""
+    return value.strip() if isinstance(value, str) else value
+
+
+_Text = Annotated[str, BeforeValidator(_stripped)]
+
+
+class TwilioSide(BaseSettings):
+    """The Twilio side as code (`ivr twilio`): the counsellors' number, the fallback document's address, the queues'
+    size, and an API key for the REST client instead of the auth token."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # the static fallback document (`ivr fallback export`, hosted elsewhere); unset: this service's /voice/fallback
+    fallback_url: _Text | None = Field(None, validation_alias="IVR_FALLBACK_URL")
+    queue_max_size: int = Field(DEFAULT_QUEUE_MAX_SIZE, ge=1, le=MAX_QUEUE_MAX_SIZE,
+                                validation_alias="IVR_QUEUE_MAX_SIZE")
+    counsellor_number: _Text | None = Field(None, validation_alias="IVR_COUNSELLOR_NUMBER")  # posts /counselor/...
+    api_key: _Text | None = Field(None, validation_alias="TWILIO_API_KEY")  # SK...: with TWILIO_API_SECRET
+    api_secret: _Text | None = Field(None, validation_alias="TWILIO_API_SECRET", repr=False)
+
+    @field_validator("fallback_url", mode="after")
+    @classmethod
+    def _fallback_url(cls, value: str | None) -> str | None:
+        """An https URL (Twilio fetches the document from another provider)."""
+        if value is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+            raise _invalid("is not an https address; write where the exported document is served, e.g. "
+                           "https://handler.twilio.com/twiml/EH...")
+        return value
+
+    @field_validator("counsellor_number", mode="after")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        """An E.164 number, as Twilio lists it."""
+        if value is not None and not E164.fullmatch(value):
+            raise _invalid("is not a number in E.164 form; write e.g. +81300000000")
+        return value
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _key_sid(cls, value: str | None) -> str | None:
+        """An API key's SID: SK and 32 hex digits."""
+        if value is not None and not re.fullmatch(r"SK[0-9a-fA-F]{32}", value):
+            raise _invalid("is not an API key SID (SK and 32 hex digits)")
+        return value
