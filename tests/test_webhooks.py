@@ -232,7 +232,9 @@ def test_status_callback_folds_the_call_once(make_app: AppFactory, redis_url: st
     SimpleWorker([Queue("ivr", connection=client)], connection=client).work(burst=True)
     agg = {k.decode(): int(v) for k, v in client.hgetall("ivr:agg:gw-2025:2025-05-03").items()}
     assert agg == {"calls": 1, "calls|under18": 1, "calls|under18|h03": 1, "answered|under18": 1, "answered|h03": 1,
-                   "wait|under18|le30": 1}  # one wait round: under half a minute
+                   "wait|under18|le30": 1,  # one wait round: under half a minute
+                   "lang|ja": 1, "lang|ja|answered": 1,  # the published breakdown by language
+                   "talk|under18|h03": 0, "talked|under18|h03": 1}  # a frozen clock: no time passed talking
 
 
 def test_one_log_line_per_webhook_without_the_number(make_app: AppFactory) -> None:

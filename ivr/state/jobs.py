@@ -18,7 +18,7 @@ from twilio.rest import Client
 from common.facts import JST
 from ivr.clock import Clock
 from ivr.settings import ServiceSettings, load_settings
-from ivr.state import callers
+from ivr.state import callers, tally
 from ivr.state.keys import AGGREGATE_TTL, key
 
 # The only numbers a referral SMS goes to: Japanese mobile numbers (070, 080, 090 and 8 digits). Inbound calls are
@@ -28,8 +28,9 @@ JAPANESE_MOBILE = re.compile(r"\+81[789]0\d{8}")
 SMS_REASONS = ("sent", "not_mobile", "already_today", "hourly_cap", "failed")  # what became of a referral SMS job
 
 
-def count_once(marker: str, counts: str, counters: list[str]) -> bool:
-    """Add 1 to each counter of the `counts` hash, unless this marker was counted before (a redelivered callback).
+def count_once(marker: str, counts: str, counters: list[str], amounts: dict[str, int] | None = None) -> bool:
+    """Add 1 to each counter of the `counts` hash (and each of `amounts` to its counter), unless this marker was
+    counted before (a redelivered callback).
 
     The marker and the counts are written in one transaction: a worker that dies part-way leaves neither, so the
     job run again counts once; two workers folding the same marker at once count it once (WATCH)."""
@@ -47,6 +48,8 @@ def count_once(marker: str, counts: str, counters: list[str]) -> bool:
                 pipe.set(folded, 1, ex=2 * 86400)
                 for counter in counters:
                     pipe.hincrby(counts, counter, 1)
+                for counter, n in (amounts or {}).items():
+                    pipe.hincrby(counts, counter, n)
                 pipe.expire(counts, AGGREGATE_TTL)
                 pipe.execute()
                 return True
@@ -62,7 +65,9 @@ def fold_call(record: dict[str, str]) -> bool:
     if job is not None:
         callers.fold_quietly(job.connection, record["day"])
     day = key("agg", f"{record.get('campaign') or 'closed'}:{record['day']}")
-    return count_once(record["call"], day, call_counters(record, record.get("option") or "none"))
+    option = record.get("option") or "none"
+    return count_once(record["call"], day, call_counters(record, option) + tally.counters(record, option),
+                      tally.amounts(record, option))
 
 
 def call_counters(record: dict[str, str], option: str) -> list[str]:

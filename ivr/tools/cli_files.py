@@ -100,9 +100,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write a campaign's volume report (CSV and charts) from the anonymized counts."""
+    """Write a campaign's volume report (CSV, breakdowns, charts; published: the summary) from the counts."""
     from ivr.tools import report
     loaded = load_config(args)
+    r = loaded.routing
     campaign = campaign_of(loaded, args.campaign, "report")
     settings = file_settings(args)
     store = open_store(settings)
@@ -111,7 +112,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     store.fold_ended(jst_day(Clock.from_setting(settings.clock).now()), sweep=True)
     days = report.read(store.client, campaign)
     options = list(loaded.routing.plans[campaign.plan])
-    for path in report.write(Path(args.out), campaign, days, options, args.publish):
+    partners = report.published.read_partners(store.client, campaign, [d.date for d in days], list(r.partners))
+    names = {p.id: p.name for p in r.partners.values()}
+    for path in report.write(Path(args.out), campaign, days, options, args.publish, partners, names):
         print(path)
     return 0
 
@@ -182,7 +185,8 @@ def register(sub: Any) -> None:
     rp = sub.add_parser("report", help="a campaign's volume report: CSV per day and option, and charts")
     rp.add_argument("--campaign", required=True)
     rp.add_argument("--out", default="reports", help="the folder to write to (default: reports)")
-    rp.add_argument("--publish", action="store_true", help="show counts under 5 as '<5', for publication")
+    rp.add_argument("--publish", action="store_true", help="for publication: counts under 5 as '<5', and what would "
+                    "give them away hidden; charts from the published numbers; a summary for the record")
     rp.set_defaults(func=cmd_report)
 
     pp = sub.add_parser("prompts", help="prompts for translators and voice actors, and the hold sound")

@@ -1,14 +1,18 @@
-"""Campaign reports from the anonymized counts: a CSV per day and option, and two charts.
+"""Campaign reports from the anonymized counts: a CSV per day and option, breakdowns by language and partner, and
+two charts; published, also a summary for the record (ivr/tools/published.py).
 
 Answer rate is answered calls over all calls for that option. Waits are the queue-wait buckets (an upper bound:
-"≤60" means the median caller waited a minute or less). `publish` shows every count under 5 as "<5", and leaves
-out rates and waits of groups that small, so no small group of callers can be singled out.
+"≤60" means the median caller waited a minute or less). `publish` shows every count under 5 as "<5" and hides as
+"x" the next-smallest counts of the same day and option, so that no small count can be worked out from a total by
+subtraction (common/disclosure.py); rates and waits are shown only beside published counts, and the charts are drawn
+from the published numbers. Without `publish` every number is exact, for the operators.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +22,15 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from common import disclosure
 from common.facts import JST
 from ivr.state import callers
 from ivr.state.jobs import WAIT_BUCKETS
 from ivr.state.keys import key
+from ivr.tools import published
 from routing.model import Campaign
 
-SMALL = 5
+SMALL = disclosure.K
 COLUMNS = ("date", "option", "calls", "answered", "answer_rate", "abandoned", "overflowed", "referred",
            "wait_median_s", "wait_p90_s", "unique_callers", "withheld_calls", "closed_hours_calls")
 BUCKETS = [*(f"le{b}" for b in WAIT_BUCKETS), f"gt{WAIT_BUCKETS[-1]}"]
@@ -80,51 +86,89 @@ def wait_quantile(day: Day, option: str, q: float) -> str:
     return ""
 
 
-def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list[list[str]]:
-    """The report table: a row per day and option, plus one for the whole line; `publish` hides small groups."""
-    def count(n: int) -> str:
-        return "<5" if publish and 0 < n < SMALL else str(n)
+MEASURES = ("calls", "answered", "abandoned", "overflowed", "referrals")  # the day x option tables, with totals
+NONE = "none"  # calls that ended before an option was chosen (and any option the plan no longer lists)
 
-    def small(n: int) -> bool:
-        return publish and n < SMALL
 
+def matrix(days: list[Day], options: list[str], measure: str) -> list[list[int]]:
+    """One measure as a table: a row per day, a column per option and one for `none`, so each row adds up to the
+    day's total (for calls: every call of the day, an option chosen or not)."""
     out = []
     for day in days:
-        for option in [*options, "all"]:
-            if option == "all":
-                names = options
-                calls = day.n("calls")
-                answered = sum(day.n(f"answered|{o}") for o in names)
-                abandoned = sum(day.n(f"abandoned|{o}") for o in names)
-                overflowed = sum(day.n(f"overflowed|{o}") for o in names)
-                referred = sum(day.n(f"referrals|{o}") for o in names)
-                median = p90 = ""
-                extra = [count(day.unique), count(day.withheld), count(day.n("closed"))]
-            else:
-                calls = day.n(f"calls|{option}")
-                answered, abandoned = day.n(f"answered|{option}"), day.n(f"abandoned|{option}")
-                overflowed, referred = day.n(f"overflowed|{option}"), day.n(f"referrals|{option}")
-                median, p90 = wait_quantile(day, option, 0.5), wait_quantile(day, option, 0.9)
-                extra = ["", "", ""]
-            rate = "" if calls == 0 or small(calls) else f"{answered / calls:.2f}"
-            if small(calls):
-                median = p90 = ""
-            out.append([day.date.isoformat(), option, count(calls), count(answered), rate, count(abandoned),
-                        count(overflowed), count(referred), median, p90, *extra])
+        row = [day.n(f"{measure}|{o}") for o in options]
+        rest = day.n("calls") - sum(row) if measure == "calls" else day.n(f"{measure}|{NONE}")
+        out.append([*row, max(rest, 0)])
     return out
 
 
-def write(out_dir: Path, campaign: Campaign, days: list[Day], options: list[str], publish: bool) -> list[Path]:
-    """Write an operator's report for a campaign, the CSV and both charts, into `out_dir`; returns the files."""
+def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list[list[str]]:
+    """The report table: a row per day and option (and `none`), one for the day ("all"), and a `total` row per option
+    over the campaign. `publish` suppresses small counts and what would give them away (common/disclosure.py)."""
+    days = list(days)
+    columns = [*options, NONE, "all"]
+    grids = {m: (disclosure.publish if publish else exact)(matrix(days, options, m)) for m in MEASURES}
+    out = []
+    for i, label in enumerate([*(d.isoformat() for d in (day.date for day in days)), "total"]):
+        day = days[i] if i < len(days) else None
+        for j, option in enumerate(columns):
+            calls, answered, abandoned, overflowed, referred = (grids[m][i][j] for m in MEASURES)
+            median = p90 = ""
+            if day is not None and option not in ("all", NONE) and calls.isdigit() and int(calls) >= SMALL:
+                median, p90 = wait_quantile(day, option, 0.5), wait_quantile(day, option, 0.9)
+            extra = ["", "", ""]
+            if day is not None and option == "all":
+                extra = [count(n, publish) for n in (day.unique, day.withheld, day.n("closed"))]
+            out.append([label, option, calls, answered, disclosure.rate(answered, calls), abandoned, overflowed,
+                        referred, median, p90, *extra])
+    return out
+
+
+def exact(cells: list[list[int]]) -> list[list[str]]:
+    """A table with its totals, every count as it is: the operators' report."""
+    return [[str(v) for v in row] for row in disclosure.with_totals(cells)]
+
+
+def count(n: int, publish: bool) -> str:
+    """A count standing alone (no total it adds up to): "<5" when published and small."""
+    return f"<{SMALL}" if publish and 0 < n < SMALL else str(n)
+
+
+def write(out_dir: Path, campaign: Campaign, days: list[Day], options: list[str], publish: bool,
+          partners: dict[str, Counter[str]] | None = None, partner_names: dict[str, str] | None = None) -> list[Path]:
+    """Write a campaign's report into `out_dir`: the CSV per day and option, the breakdowns by language and partner,
+    both charts, and with `publish` the summary for the record; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "-published" if publish else ""
-    table = out_dir / f"report-{campaign.id}{suffix}.csv"
-    with table.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(COLUMNS)
-        w.writerows(rows(days, options, publish))
-    return [table, hourly_chart(out_dir / f"calls-per-hour-{campaign.id}{suffix}.png", campaign, days, options),
-            answer_chart(out_dir / f"answer-rate-{campaign.id}{suffix}.png", campaign, days, options)]
+    table = rows(days, options, publish)
+    files = [csv_file(out_dir / f"report-{campaign.id}{suffix}.csv", [list(COLUMNS), *table])]
+    langs = published.table_rows("language", *_named(published.language_table(days)), publish)
+    by_partner = published.table_rows("partner", *_named(published.partner_table(partners or {}),
+                                                         published.OUTCOMES), publish)
+    files += [csv_file(out_dir / f"by-language-{campaign.id}{suffix}.csv", langs),
+              csv_file(out_dir / f"by-partner-{campaign.id}{suffix}.csv", by_partner)]
+    hourly, answers = (out_dir / f"{name}-{campaign.id}{suffix}.png" for name in ("calls-per-hour", "answer-rate"))
+    if not publish:
+        return [*files, hourly_chart(hourly, campaign, days, options), answer_chart(answers, campaign, days, options)]
+    shown = {(r[0], r[1]): r[2] for r in table}
+    charts = [published.hourly_chart(hourly, campaign, days, options, shown),
+              published.answer_chart(answers, campaign, [(r[0], r[2], r[3]) for r in table
+                                                         if r[1] == "all" and r[0] != "total"])]
+    record = published.summary(out_dir / f"summary-{campaign.id}.md", campaign, table, options,
+                               published.busiest_hours(days, options), langs, by_partner, charts, partner_names or {})
+    return [*files, *charts, record]
+
+
+def _named(table: tuple[list[str], list[list[int]]], columns: tuple[str, ...] = ("answered", "not_answered")) \
+        -> tuple[list[str], tuple[str, ...], list[list[int]]]:
+    names, cells = table
+    return names, columns, cells
+
+
+def csv_file(path: Path, lines: list[list[str]]) -> Path:
+    """Write rows (header first) to a CSV file."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(lines)
+    return path
 
 
 def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
