@@ -39,6 +39,15 @@ class Menu:
         """Every option id of every layout, each once."""
         return tuple(self._by_id)
 
+    @property
+    def announcement_ids(self) -> tuple[str, ...]:
+        """The prepared announcements an operator may play after the greeting."""
+        return tuple(self.spec.announcements)
+
+    def announcement(self, lang: str, ident: str | None) -> list[Line]:
+        """The announcement `ident` in `lang` (none for no announcement, or one this file does not prepare)."""
+        return [self.line(lang, f"announcement.{ident}")] if ident in self.spec.announcements else []
+
     def repeat_key(self, layout: str = "default") -> str:
         """The key that repeats the menu in this layout."""
         return self._layouts.get(layout, self._layouts["default"])[1]
@@ -141,9 +150,12 @@ class Menu:
         prompt, option, fields = line.source
         return self.line(lang, prompt, option, **dict(fields))
 
-    def top_menu(self, offered: frozenset[str] | None = None, layout: str = "default") -> list[Line]:
-        """Greeting, emergency notice, then each offered option with its key, then the repeat key."""
+    def top_menu(self, offered: frozenset[str] | None = None, layout: str = "default",
+                 announcement: str | None = None) -> list[Line]:
+        """Greeting, emergency notice, the announcement an operator set (in Japanese, then English), then each
+        offered option with its key, then the repeat key."""
         out = [self.line(HOME, "greeting"), self.line(HOME, "emergency")]
+        out += self.announcement(HOME, announcement) + self.announcement("en", announcement)
         out += self.options_menu(offered, layout)
         return out
 

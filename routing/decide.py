@@ -23,6 +23,7 @@ from routing.model import (
     RoutingFile,
     minutes,
 )
+from routing.share import NO_LIVE, Live, shared_order
 
 DEFAULT_FILE = Path(__file__).with_name("routing.yaml")
 OPTION_REF = "option:"
@@ -44,6 +45,7 @@ class Decision:
     referrals: tuple[Referral, ...] = ()
     urgent: bool = False  # the urgent lane (an urgent option, or a caller in crisis): the partner's -urgent queue
     interpreter: bool = False  # the partner takes the caller's language through an interpreter (not in its languages)
+    first: str | None = None  # the partner a shared shift gave this call: its later steps keep that order
 
 
 class Hours:
@@ -109,7 +111,7 @@ class _Shift:
 class _Plan:
     """One option's plan, compiled: usual shifts, date exceptions, overflow, the referral set."""
 
-    __slots__ = ("crossing", "exceptions", "overflow", "referrals", "shifts")
+    __slots__ = ("crossing", "exceptions", "overflow", "referrals", "share", "shifts")
 
     def __init__(self, spec: OptionPlan, partners: dict[str, Partner], lines: dict[str, _Line]):
         self.shifts = tuple(_Shift(partners[s.partner], s.start, s.end) for s in spec.shifts)
@@ -119,6 +121,7 @@ class _Plan:
         self.overflow: tuple[Partner | str, ...] = tuple(
             item.removeprefix(OPTION_REF) if item.startswith(OPTION_REF) else partners[item] for item in spec.overflow)
         self.referrals = tuple(lines[i] for i in spec.referrals)
+        self.share = spec.share
 
     def staffed(self, local: dt.datetime) -> list[Partner]:
         """Partners whose shift covers this local minute: today's shifts, and yesterday's that ran past midnight."""
@@ -144,6 +147,7 @@ class _DayTable:
     chains: list[dict[str, tuple[Partner, ...]]]
     offered: list[frozenset[str]]
     abroad: list[frozenset[str]]
+    shared: list[dict[str, int]]  # options with a `share` rule -> how many partners lead the chain on that shift
 
 
 def takes_other_languages(partner: Partner) -> bool:
@@ -194,15 +198,40 @@ class Routing:
     def _day_table(self, plan_name: str, date: dt.date) -> _DayTable:
         plan = self.plans[plan_name]
         midnight = dt.datetime(date.year, date.month, date.day, tzinfo=JST)
-        chains, offered, abroad = [], [], []
+        chains, offered, abroad, shared = [], [], [], []
         for m in self._marks:
             local = midnight + dt.timedelta(minutes=m)
             here = {opt: self._chain_at(plan, opt, local) for opt in plan}
             chains.append(here)
+            shared.append({opt: self._shift_size(here[opt], op.staffed(local))
+                           for opt, op in plan.items() if op.share is not None})
             offered.append(frozenset(opt for opt, op in plan.items()
                                      if any(self._available(p, local) for p in op.staffed(local))))
             abroad.append(frozenset(opt for opt, chain in here.items() if any(p.id in self._abroad for p in chain)))
-        return _DayTable(self._marks, chains, offered, abroad)
+        return _DayTable(self._marks, chains, offered, abroad, shared)
+
+    @staticmethod
+    def _shift_size(chain: tuple[Partner, ...], staffed: list[Partner]) -> int:
+        """How many partners at the head of the chain are on the option's own shift (those that share it)."""
+        on = {p.id for p in staffed}
+        size = 0
+        while size < len(chain) and chain[size].id in on:
+            size += 1
+        return size
+
+    def shared_shift(self, instant: dt.datetime, option: str,
+                     campaign: Campaign | None = None) -> tuple[tuple[Partner, ...], str | None]:
+        """The partners sharing the option's shift now and the plan's `share` rule; ((), None) when none share."""
+        campaign = campaign or self.window_at(instant)
+        if campaign is None:
+            return (), None
+        plan = self.plans[campaign.plan]
+        option = option if option in plan else self.general
+        table, i = self._slot(campaign, instant)
+        size = table.shared[i].get(option, 0)
+        if size < 2:
+            return (), None
+        return table.chains[i][option][:size], plan[option].share
 
     def _slot(self, campaign: Campaign, instant: dt.datetime) -> tuple[_DayTable, int]:
         local = instant.astimezone(JST)
@@ -294,26 +323,34 @@ class Routing:
         return tuple(x.referral for x in picked[:limit])
 
     def decide(self, instant: dt.datetime, option: str, step: int = 0, language: str = HOME,
-               urgent: bool = False) -> Decision:
+               urgent: bool = False, live: Live = NO_LIVE) -> Decision:
         """Step `step` of the option's chain at this instant for a caller speaking `language`; past the chain,
         the phone lines open now. `urgent` (a caller in crisis) puts the call on the urgent lane, as an urgent
-        option does: the partner's -urgent queue, taken first."""
+        option does: the partner's -urgent queue, taken first. `live`: what operators and the store say now (a
+        closed option goes to the general line; paused partners are stepped over, so the step returned may be
+        later; partners sharing a shift are ordered by the plan's `share` rule)."""
         campaign = self.window_at(instant)
         if campaign is None:
             option = option if any(option in p for p in self.plans.values()) else self.general
             return Decision("closed", option, step, next_campaign=self.next_window(instant),
                             referrals=self.open_referrals(instant, option, language=language), urgent=urgent)
-        if option not in self.plans[campaign.plan]:
+        if option not in self.plans[campaign.plan] or (option in live.closed and option != self.general):
             option = self.general
         urgent = urgent or self.spec.plans[campaign.plan][option].urgent
-        chain = self.chain(instant, option, campaign)
+        chain, first = self.chain(instant, option, campaign), None
+        group, rule = self.shared_shift(instant, option, campaign) if self.plans[campaign.plan][option].share \
+            else ((), None)
+        if group:
+            chain, first = shared_order(chain, len(group), rule, live)
         if language != HOME:  # partners who speak it, then interpreter-backed ones; never a Japanese-only line
             chain = tuple(p for p in chain if language in p.languages) + tuple(
                 p for p in chain if p.interpreter and language not in p.languages)
+        while 0 <= step < len(chain) and chain[step].id in live.paused:
+            step += 1
         if 0 <= step < len(chain):
             partner = chain[step]
             return Decision(partner.kind, option, step, partner=partner, campaign=campaign, urgent=urgent,
-                            interpreter=language != HOME and language not in partner.languages)
+                            interpreter=language != HOME and language not in partner.languages, first=first)
         return Decision("referrals", option, step, campaign=campaign, urgent=urgent,
                         referrals=self.open_referrals(instant, option, campaign=campaign, language=language))
 

@@ -116,6 +116,8 @@ class Partner(Strict):
     languages: list[str] = Field(default_factory=lambda: [HOME], min_length=1)
     capacity: int | None = Field(default=None, ge=1, description="concurrent calls; none: no cap")
     interpreter: bool = Field(default=False, description="takes callers in any language through an interpreter")
+    weight: int = Field(default=1, ge=1, le=100, description="its share of the calls where a plan shares a shift "
+                        "`weighted` (weight 2 beside weight 1: two calls in three)")
     hours: list[HoursRule] | None = Field(default=None, description="the partner's own hours; none: always")
     note: str | None = None
 
@@ -164,6 +166,9 @@ class OptionPlan(Strict):
     referrals: list[str] = Field(default_factory=list,
                                  description="referral ids for the end of the chain; empty: lines that suit it")
     urgent: bool = Field(default=False, description="its callers wait in each partner's -urgent queue, taken first")
+    share: Literal["weighted", "least-waiting"] | None = Field(
+        default=None, description="several partners on shift at once share the calls: weighted (by each partner's "
+        "weight) or least-waiting (fewest callers waiting per place, from the shared store); none: in shift order")
 
 
 class Campaign(Strict):

@@ -9,6 +9,7 @@ from common.facts import HOME, JST
 from routing.check import segments
 from routing.decide import Routing, takes_other_languages
 from routing.model import Campaign, Partner
+from routing.share import describe
 
 WEEKDAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -43,6 +44,9 @@ def route_lines(routing: Routing, instant: dt.datetime, option: str | None = Non
             continue
         chain = routing.chain(instant, opt, campaign)
         marks = [p.id + _mark(p, language) for p in chain]
+        group, rule = routing.shared_shift(instant, opt, campaign)
+        if group and rule:  # partners sharing the shift: one step, shown together with how they share
+            marks = [describe(group, rule), *marks[len(group):]]
         refs = routing.open_referrals(instant, opt, campaign=campaign, language=lang)
         online = routing.online_referrals(instant, opt, campaign=campaign, language=lang)
         state = "offered" if opt in own else _through(chain) if opt in offered else "not offered now"
@@ -82,6 +86,9 @@ def _first(routing: Routing, instant: dt.datetime, option: str, language_option:
         chain = [p for p in routing.chain(instant, option) if takes_other_languages(p)]
         return chain[0].id if chain else "referrals"
     d = routing.decide(instant, option)
+    group, _ = routing.shared_shift(instant, d.option)
+    if d.partner is not None and d.step == 0 and group:
+        return "+".join(p.id for p in group)
     return d.partner.id if d.partner else "referrals"
 
 
@@ -116,7 +123,9 @@ def coverage(routing: Routing, campaign: Campaign,
         for (start, end), now in zip(pieces, offered, strict=True):
             chain = [p for p in routing.chain(start, opt, campaign) if opt != language_option
                      or takes_other_languages(p)] if opt in now else []
-            who = chain[0].id if chain else None
+            group, rule = routing.shared_shift(start, opt, campaign) if opt in now else ((), None)
+            who = describe(group, rule) if group and rule and opt != language_option else \
+                chain[0].id if chain else None
             if mine and mine[-1][3] == who:
                 mine[-1] = (mine[-1][0], end, opt, who)
             else:

@@ -84,7 +84,9 @@ def test_admin_endpoints_refuse_all_but_the_token(app: Any, make_app: AppFactory
             assert refused.status_code == 401, (path, method, given)
             assert refused.headers["WWW-Authenticate"].startswith("Bearer "), (path, method, given)
         right = client.open(path, method=method, headers={"Authorization": f"Bearer {ADMIN}"})
-        assert right.status_code == 200, (path, method)
+        # a live control (/admin/ops/*) without a body is answered, and refused for not saying who asks
+        assert right.status_code == (400 if path.startswith("/admin/ops/") and method == "POST" else 200), (path,
+                                                                                                            method)
     plain = make_app(OPEN).test_client()
     assert all(plain.open(p, method=m).status_code == 404 for p, m in admin)
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED
 from ivr.call.endings import Endings
+from ivr.call.lane import Lane
+from ivr.call.patience import Patience
 from ivr.call.speaking import Speaker
 from ivr.call.step import Adapters, Heard, Step
 from ivr.state.recordings import Recordings
@@ -28,34 +30,6 @@ WAIT_ROUND = 20  # seconds of one wait round (words, then the hold sound); Twili
 HONEST_AVERAGE = (90, 3600)  # an average queue time is spoken only in this range (seconds): short ones mean little
 MAX_QUIET = 10  # seconds of silence at most, where there is no hold sound to play
 URGENT_PATIENCE = 3  # a caller in crisis waits this many times a partner's max_wait before the next partner
-
-
-@dataclass(frozen=True, slots=True)
-class Lane:
-    """Where a caller is on their way to a person, carried in the action URLs: the option routed by, the caller's
-    language, the chain step, the urgent lane (a caller in crisis, taken first), and whose wording they hear (the
-    option they chose, when they are routed by another: an under-18 caller put through to the general line)."""
-
-    option: str
-    lang: str
-    step: int = 0
-    urgent: bool = False
-    wording: str | None = None
-
-    @property
-    def words(self) -> str:
-        """The option whose wording the caller hears."""
-        return self.wording or self.option
-
-    @property
-    def params(self) -> dict[str, str | int]:
-        """The lane as action URL parameters (o, l, s; u and w only when set)."""
-        out: dict[str, str | int] = {"o": self.option, "l": self.lang, "s": self.step}
-        if self.urgent:
-            out["u"] = 1
-        if self.wording and self.wording != self.option:
-            out["w"] = self.wording
-        return out
 
 
 class Flow:
@@ -72,6 +46,7 @@ class Flow:
         self.speak = self.speaker.speak
         self.endings = Endings(menu, routing, adapters, self.speaker)
         self.closed = self.endings.closed
+        self.patience = Patience(self)  # the honest busy line, at the first wait round
         self.foreign = next((o for o in menu.options if o.choose_language), None)
         self._foreign_id = self.foreign.id if self.foreign else None
         self._menus: dict[tuple[object, ...], str] = {}  # see _gather_once
@@ -108,7 +83,7 @@ class Flow:
     def offered(self, instant: dt.datetime) -> frozenset[str]:
         """The options the menu offers now: staffed ones, and the foreign-language one while anyone in its chain
         takes a caller in another language (its own partners, or an interpreter on the general line)."""
-        return self.routing.offered(instant, self._foreign_id)
+        return self.routing.offered(instant, self._foreign_id) - self.io.live().closed
 
     def incoming(self, instant: dt.datetime) -> Step:
         """A call comes in: the closed message, the menu of the options staffed now, or (nobody on shift) the
@@ -120,9 +95,9 @@ class Flow:
             return step
         offered = self.offered(instant)
         if offered:
-            layout = campaign.menu
-            menu = self._gather_once("voice.menu", instant, lambda: self.menu.top_menu(offered, layout), offered,
-                                     layout)
+            layout, said = campaign.menu, self.io.live().announcement  # an operator's, after the greeting
+            menu = self._gather_once("voice.menu", instant, lambda: self.menu.top_menu(offered, layout, said), offered,
+                                     layout, said)
             step = Step(menu, "menu")
         else:  # nobody on shift at all: straight to whatever the general line can still offer
             step = self.route(instant, Lane(self.general, HOME), preface=self.menu.top_menu(offered)[:2])
@@ -254,7 +229,8 @@ class Flow:
         if gave_up:  # they asked for another language: English is the likeliest shared one at this line
             lang = "en"
         if lang is not None:
-            step = self.route(instant, Lane(foreign, lang), preface=[m.line(lang, "emergency_short", foreign)])
+            told = [m.line(lang, "emergency_short", foreign), *m.announcement(lang, self.io.live().announcement)]
+            step = self.route(instant, Lane(foreign, lang), preface=told)
             step.record = {**(step.record or {}), "option": foreign, "lang": lang, **({"menu": "gave_up"}
                                                                                       if gave_up else {})}
         elif digits and digits == m.repeat_key():
@@ -271,14 +247,15 @@ class Flow:
         """Put the caller through to the chain's partner at the lane's step (skipping partners at their cap, except
         on the urgent lane when every one is full: a caller in crisis waits for a person), or to the lines open
         now. `announce`: say that they are being connected (unless the preface said so)."""
-        option, lang, step = lane.option, lane.lang, lane.step
-        d = first = self.routing.decide(instant, option, step, lang, urgent=lane.urgent)
+        option, lang = lane.option, lane.lang
+        live = replace(self.io.live(), first=lane.first)  # paused partners are stepped over, closed options shut
+        d = first = self.routing.decide(instant, option, lane.step, lang, urgent=lane.urgent, live=live)
         while d.partner is not None and d.partner.capacity is not None and not self.io.take_place(d.partner):
-            step += 1  # at its cap: the next in the chain
-            d = self.routing.decide(instant, option, step, lang, urgent=lane.urgent)
+            d = self.routing.decide(instant, option, d.step + 1, lang, urgent=lane.urgent, live=live)  # at its cap
         if lane.urgent and d.partner is None and first.partner is not None:
-            d, step = first, first.step
-        lane = replace(lane, option=d.option, step=step)
+            d = first
+        step = d.step
+        lane = replace(lane, option=d.option, step=step, first=d.first)
         words = lane.words
         if d.kind == "closed":  # the window closed while the caller was in the menu
             s = self.closed(instant, d.option, (lang,) if lang != HOME else (HOME, "en"), lane.wording)
@@ -307,7 +284,8 @@ class Flow:
             dial.number(p.contact)
         first_kind = "queued" if p.kind == "queue" else "dialled"
         return Step(r, f"{p.kind}:{p.id}", d.option, lang, outcome=first_kind if step == 0 else "overflowed",
-                    record={"route": p.kind, "partner": p.id, "step": step, "queue": queue})
+                    record={"route": p.kind, "partner": p.id, "step": step, "queue": queue,
+                            "routed": int(instant.timestamp())})  # talk time = queue-done - routed - QueueTime
 
     def _hold(self, node: TwiML, seconds: int) -> None:
         """The hold sound for about `seconds` (never silence on a phone line: it sounds like a dropped call); short
@@ -331,9 +309,12 @@ class Flow:
         if lane.urgent:
             max_wait *= URGENT_PATIENCE
         r = VoiceResponse()
-        if queue_time >= max_wait:
+        if queue_time >= max_wait or partner in self.io.live().paused:  # paused: moved on, not dropped
             r.leave()
             return Step(r, "rollover", option, lang)
+        if queue_time < WAIT_ROUND and not lane.urgent and (told := self.patience.offer(lane, partner, position,
+                                                                                         max_wait)):
+            return told
         m = self.menu
         lines = [m.line(lang, "wait", words)] if queue_time < WAIT_ROUND else []
         if position > 0:

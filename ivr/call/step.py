@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from twilio.twiml.voice_response import VoiceResponse
 
 from routing.model import Partner
+from routing.share import NO_LIVE, Live
 
 UrlFor = Callable[..., str]
 
@@ -30,6 +31,9 @@ class Adapters:
     hold_url: Callable[[], str | None] = lambda: None
     hold_seconds: Callable[[], int] = lambda: 8  # how long one play of the hold sound lasts
     quiet_hours: Callable[[], tuple[int, int] | None] = lambda: None  # JST hours the last campaign was least busy
+    # what operators and the store say now: paused partners, closed options, callers waiting, the weighted draw
+    live: Callable[[], Live] = lambda: NO_LIVE
+    handled: Callable[[str], int | None] = lambda partner: None  # callers a partner took lately; None: unknown
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from ivr.web import admin, audio, counselor, guard, voice
+from ivr.web import admin, audio, counselor, guard, live, voice
+from ivr.web import ops as ops  # the live controls' routes, on the admin blueprint: imported before it registers
 from ivr.web.adapters import Flows
 
 
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     app.extensions["ivr.validator"] = RequestValidator(app.extensions["ivr.settings"].auth_token)
     app.extensions["ivr.flows"] = Flows(app.extensions["ivr.config"])
     app.before_request(guard.before)
+    app.before_request(live.follow_reload)  # an operator's `ivr ops reload`, taken by each process
     app.after_request(guard.after)
     app.register_blueprint(voice.bp)
     app.register_blueprint(admin.bp)

@@ -23,6 +23,7 @@ from ivr.state.config import ConfigHolder, Loaded
 from ivr.state.jobs import send_referral_sms, sms_destination, sms_hour_key
 from ivr.state.recordings import HOLD_SECONDS
 from ivr.web.helpers import ext, public_base
+from ivr.web.live import handled, live
 from routing.model import Campaign, Partner
 
 log = structlog.get_logger("ivr.web")
@@ -136,7 +137,8 @@ def _quietest(campaign: Campaign) -> tuple[bool, tuple[int, int] | None]:
 
 
 WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
-               hold_url=hold_url, hold_seconds=hold_seconds, quiet_hours=quiet_hours)
+               hold_url=hold_url, hold_seconds=hold_seconds, quiet_hours=quiet_hours, live=live,
+               handled=handled)
 
 
 class Flows:

@@ -12,7 +12,8 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.sansio.utils import get_current_url
 
-from ivr.call.flow import Flow, Lane
+from ivr.call.flow import Flow
+from ivr.call.lane import Lane
 from ivr.call.step import Heard, Step
 
 MAX_STEP = 20  # the deepest chain step an action URL may name
@@ -79,10 +80,11 @@ def lang_param() -> str:
 
 def lane() -> Lane:
     """Where the caller is on their way, as the signed action URL names it: option, language, chain step, the
-    urgent lane (`u`) and whose wording they hear (`w`); anything unknown is read as the general line's."""
+    urgent lane (`u`), whose wording they hear (`w`) and the partner a shared shift gave them (`f`); anything unknown
+    is read as the general line's."""
     wording = param("w")
     return Lane(option_param(), lang_param(), small_int("s", 0, MAX_STEP), urgent=param("u", 1) == "1",
-                wording=wording if wording and flow().menu.option(wording) else None)
+                wording=wording if wording and flow().menu.option(wording) else None, first=param("f") or None)
 
 
 @functools.lru_cache(maxsize=64)
