@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr import logs, metrics, web
 from ivr.clock import Clock
 from ivr.settings import load_settings
-from ivr.state import config, logins, store
+from ivr.state import config, controls, emergency, gauges, logins, store
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -27,6 +27,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     metrics.watch_config(app)
     store.init_app(app)
     logins.init_app(app)
+    controls.init_app(app)
+    gauges.init_app(app)
+    emergency.init_app(app)
     web.init_app(app)
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
         DispatcherMiddleware(app.wsgi_app, {"/metrics": app.extensions["ivr.metrics"].exposition_app()}),

@@ -30,7 +30,7 @@ from ivr.settings import (
 from ivr.state.config import load
 from ivr.state.embedded import state_file
 from ivr.state.private import private_dir
-from ivr.tools import cli_files, counsellors
+from ivr.tools import cli_files, cli_staffing, counsellors, emergency, fallback, ops, twilio_side
 from ivr.tools.cli_common import Refused, instant
 
 
@@ -160,7 +160,12 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_call)
 
     cli_files.register(sub)
+    cli_staffing.register(sub)
     counsellors.register(sub)
+    fallback.register(sub)
+    twilio_side.register(sub)
+    ops.register(sub)
+    emergency.register(sub)
     return p
 
 

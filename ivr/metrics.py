@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 from ivr.state.jobs import SMS_REASONS, sms_failures, sms_outcomes
 from ivr.state.logins import SUBJECTS as LOCKOUT_SUBJECTS
 
-ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback")
+ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback",
+             "transfer")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
 REJECTIONS = ("unsigned", "forged", "too_large")
 INPUT_PROBLEMS = ("wrong", "empty", "unclear", "unsure")  # unclear: speech that named nothing; unsure: confirm
@@ -90,6 +91,13 @@ class Metrics:
         self.counsellor_lockouts = Counter("ivr_counsellor_lockouts_total", "Counsellor ids or calling numbers "
                                            "locked out after too many wrong tries, by partner and which was locked",
                                            ["partner", "locked"], registry=r)
+        self.transfers = Counter("ivr_transfers_total", "Callers a counsellor passed on to another option's line "
+                                 "(to the general line when the transfer failed), by option from and to",
+                                 ["from_option", "to_option"], registry=r)
+        self.emergency_flags = Counter("ivr_emergency_flags_total", "Emergency flags counsellors raised, by whether "
+                                       "the caller consented", ["consent"], registry=r)
+        for consent in ("yes", "no"):
+            self.emergency_flags.labels(consent)
         self.prime_logins(("unknown",))
         for result in RELOAD_RESULTS:
             self.reloads.labels(result)
@@ -116,6 +124,8 @@ class Metrics:
                 self.calls.labels(w, entry)
         for o in option_ids:
             self.selections.labels(o)
+            for to in option_ids:
+                self.transfers.labels(o, to)
             for lang in languages:
                 self.crisis.labels(o, lang)
         for p in queue_partners:
@@ -138,6 +148,10 @@ class Metrics:
         """Count how a caller left a partner's queue, and how long they waited."""
         self.queue_results.labels(partner or "unknown", result if result in QUEUE_RESULTS else "other").inc()
         self.queue_wait.labels(partner or "unknown").observe(waited)
+
+    def transfer(self, from_option: str, to_option: str) -> None:
+        """Count a caller passed on by a counsellor to another option's line."""
+        self.transfers.labels(from_option, to_option).inc()
 
     def dial_ended(self, partner: str, status: str) -> None:
         """Count how a dial to a phone partner ended."""

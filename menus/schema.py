@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -16,6 +17,7 @@ CALL_KEYS = (
     "goodbye", "emergency_short",
     "closed", "next_open", "next_open_tentative", "next_unknown", "now_open_lines",
     "crisis", "connecting_interpreter", "try_later", "quieter_hours", "referral_chat", "referral_mail",
+    "wait_long",
 )
 # An option with its own wording (`connecting@under18`) has it for every line after the menu, except the SMS text.
 VARIANT_KEYS = tuple(k for k in CALL_KEYS if k != "sms_intro")
@@ -24,7 +26,9 @@ HOME_KEYS = ("greeting", "emergency", "option_line", "repeat_line", "invalid", "
              "option_closed", "language_intro", "language_retry", "fallback", "speech_unclear", "speech_check",
              "counsellor_id", "counsellor_pin", "counsellor_unavailable",
              "counsellor_pin_wrong", "counsellor_locked", "counsellor_whisper", "counsellor_whisper_unknown",
-             "counsellor_none_waiting", "counsellor_next", "counsellor_bye")
+             "counsellor_none_waiting", "counsellor_next", "counsellor_bye", "counsellor_after",
+             "counsellor_transfer", "counsellor_transfer_language", "counsellor_language_line",
+             "counsellor_transferred", "counsellor_emergency", "counsellor_emergency_failed")
 ENGLISH_KEYS = ("foreign_hint", "language_retry", "option_closed")
 # How a date and time is said where the code has no rule for the language (every field a number, so a language
 # spoken from recordings can say it with number clips); `when_hour` is used on the hour.
@@ -34,8 +38,9 @@ PROMPT_FIELDS = {
     "option_line": {"label", "key"}, "repeat_line": {"key"}, "announce": {"key"}, "foreign_hint": {"key"},
     "referral": {"name", "number"}, "referral_chat": {"name"}, "referral_mail": {"name"},
     "quieter_hours": {"start", "end"}, "next_open": {"when"}, "next_open_tentative": {"when"},
-    "wait_position": {"position"}, "wait_average": {"minutes"},
-    "counsellor_whisper": {"label", "language", "minutes"},
+    "wait_position": {"position"}, "wait_average": {"minutes"}, "wait_long": {"minutes"},
+    "counsellor_whisper": {"label", "language", "minutes"}, "counsellor_language_line": {"key", "language"},
+    "counsellor_transferred": {"label"},
     "when": {"month", "day", "hour", "minute"}, "when_hour": {"month", "day", "hour"},
 }
 # Placeholders a prompt may leave out: a date may be said with the month's and weekday's names (prompts `month.1`-
@@ -103,6 +108,9 @@ class MenuFile(Strict):
     language_keys: dict[str, str]
     crisis: dict[str, list[str]] = Field(default_factory=dict, description="language -> expressions of suicidal "
                                          "crisis; said at any menu, they put the caller through to a person at once")
+    announcements: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="prepared announcements an operator may play after the greeting "
+        "(`ivr ops announce <id>`); each is the prompt `announcement.<id>`, in every language")
     prompts: dict[str, dict[str, str]]
 
     @model_validator(mode="after")
@@ -158,6 +166,7 @@ def check(spec: MenuFile, file: str) -> list[Problem]:
             dates = " ".join(have.get(k, "") for k in WHEN_KEYS)
             need += [f"month.{n}" for n in range(1, 13)] if "{month_name}" in dates else []
             need += [f"weekday.{n}" for n in range(7)] if "{weekday}" in dates else []
+        need += [f"announcement.{a}" for a in spec.announcements]
         for key in need:
             if key not in have:
                 problems.append(Problem(file, yaml_path(("prompts", lang, key)), "missing translation"))

@@ -251,3 +251,5 @@ class PartnersFile(Strict):
 
     partners: dict[str, PartnerContact] = Field(default_factory=dict)
     counsellors: list[Counsellor] = Field(default_factory=list)
+    supervisors: list[str] = Field(default_factory=list, description="who may reveal a flagged caller's number, two "
+                                   "together (`ivr emergency reveal --by NAME --approved-by NAME2`)")

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from common.configfile import ConfigError
 from common.facts import parse_instant
 from ivr.cli import main
+from ivr.state import handover
 from ivr.tools.standin import CallResult, InProcess, StandIn
 from routing.check import load_routing
 from tests.support import BASE, CALLER, TOKEN, AppFactory, call, post_signed
@@ -78,9 +79,10 @@ def test_right_id_and_pin_bridge_and_the_whisper_tells_who_is_next(make_app: App
     heard = result.heard()
     assert heard[:3] == [ASK_ID, ASK_PIN, "孤独や孤立に悩んでいる方、日本語、1分お待ちの方です。おつなぎします。"]
     assert [e.text for e in result.of("key")] == ["1001", "482193"]
-    assert result.of("dial")[0].target == "general-tsunagari"
+    desk = result.of("dial")[0].target  # the counsellor's own queue, where the caller they took comes over
+    assert desk.startswith("desk-") and len(desk) == 21
     assert [e.text for e in result.of("other")] == ["相談員につながります。"]
-    assert result.connected is not None and result.connected.target == "queue general-tsunagari"
+    assert result.connected is not None and result.connected.target == f"queue {desk}"
     assert heard[-2:] == ["続けて次の方とお話しするときは、1を押してください。終えるときは、電話をお切りください。",
                           "お疲れさまでした。終了します。"]
     assert logins(app) == {("tsunagari", "ok"): 1.0}
@@ -378,7 +380,9 @@ def test_urgent_callers_are_taken_first(make_app: AppFactory, tmp_path: Path) ->
     store.joined("general-tsunagari-urgent", urgent.call_sid)
     bridged = counsellor_call(app, ["1001", "482193", "-"])
     assert bridged.heard()[2].startswith("女性の方、日本語、")
-    assert bridged.of("dial")[0].target == "general-tsunagari-urgent"
+    desk = bridged.of("dial")[0].target  # the urgent caller, and only they, comes over to the counsellor's desk
+    assert desk.startswith("desk-")
+    assert (handover.desk_of(store, urgent.call_sid), handover.desk_of(store, ordinary.call_sid)) == (desk, None)
 
 
 def test_empty_queue_is_said_and_the_counsellor_waits_on_it(make_app: AppFactory) -> None:

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
 from ivr.tools.standin import OverHttp, StandIn
 from tests.support import TOKEN, free_port, running_server
+from tests.test_queue import capped_routing
 
 OPS = Path(__file__).resolve().parent.parent / "ops"
 DASHBOARD = OPS / "grafana" / "ivr-dashboard.json"
@@ -29,7 +31,8 @@ SELECTOR = re.compile(r"\b((?:ivr_\w+|up)(?:\{[^}]*\})?)")
 ALERTS = ["IvrTargetDown", "IvrWebhookErrorRateHigh", "IvrWebhooksRefusedAsForged", "IvrWebhooksForgedRepeatedly",
           "IvrWebhookLatencyP99High", "IvrDegradedMode",
           "IvrQueueWaitOverPartnerMax", "IvrAnswerRateLow", "IvrNoCallsWhileOpen", "IvrConfigRejected",
-          "IvrSmsSendFailures", "IvrSmsHourlyCapReached", "IvrCounsellorLoginFailures", "IvrCounsellorLockedOut"]
+          "IvrSmsSendFailures", "IvrSmsHourlyCapReached", "IvrCounsellorLoginFailures", "IvrCounsellorLockedOut",
+          "IvrEmergencyNumberRevealed", "IvrWaitingWithNobodyLoggedIn", "IvrLongestWaitOverPartnerMax"]
 
 
 def tool(name: str) -> str:
@@ -166,7 +169,8 @@ def test_dashboard_is_provisioning_ready() -> None:
 def test_dashboard_and_alert_queries_work_against_a_real_prometheus(tmp_path: Path, redis_url: str) -> None:
     """A dashboard panel would show "No data" or an error, or an alert would be broken, on the real metrics."""
     prometheus = tool("prometheus")
-    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00"}  # inside the Golden Week 2025 window
+    env = {"REDIS_URL": redis_url, "IVR_CLOCK": "2025-05-03T03:00:00+09:00",  # inside the Golden Week 2025 window
+           "IVR_ROUTING_FILE": capped_routing(tmp_path)}  # a partner with a cap, for the places panel
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     prom_log = prom_dir / "prometheus.log"
@@ -212,9 +216,21 @@ def test_dashboard_and_alert_queries_work_against_a_real_prometheus(tmp_path: Pa
             assert sorted((r["name"], r["health"], r.get("lastError", "")) for r in rules) == sorted(
                 (name, "ok", "") for name in ALERTS)
 
+            # A caller waiting now at sakura: the live gauges say 1 (read once per scrape, not once per worker).
+            client = redis.Redis.from_url(redis_url)
+            waiting = "CA" + "f" * 32
+            client.hset(f"ivr:call:{waiting}", "option", "women")
+            client.zadd("ivr:waiting:women-sakura", {waiting: time.time() - 30})
+
+            def live_waiting() -> bool:
+                result = query(prom, 'sum(ivr_live_waiting_callers{partner="sakura", option="women"})')["data"]
+                return bool(result["result"]) and result["result"][0]["value"][1] == "1"
+
+            wait_for("the waiting caller in the live gauges", live_waiting, prom_log)
+
             problems: list[str] = []
             panels = dashboard_exprs()
-            assert len(panels) == 25
+            assert len(panels) == 36
             for title, expr in panels:
                 answer = query(prom, expr)
                 if answer["status"] != "success":

@@ -98,7 +98,7 @@ class StandIn:
                  queue_position: int = 1, avg_queue_time: int = 60,
                  caller: str = "+819000000000", called: str = "+81120494949",
                  printer: Callable[[Event], None] | None = None, extra: dict[str, str] | None = None,
-                 max_requests: int = 60):
+                 max_requests: int = 60, dequeued: str | None = None):
         self.transport = transport
         self.validator = RequestValidator(auth_token)
         self.base = base_url.rstrip("/")
@@ -114,6 +114,7 @@ class StandIn:
         self.printer = printer
         self.extra = extra or {}
         self.max_requests = max_requests
+        self.dequeued = dequeued  # the waiting caller a <Dial><Queue> takes (CallSid); None: one made up
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _emit(self, result: CallResult, event: Event) -> None:
@@ -127,7 +128,8 @@ class StandIn:
                 **extra}
 
     def request(self, result: CallResult, url: str, extra: dict[str, str]) -> tuple[int, str, bytes]:
-        """Send one webhook request for this call, signed and filled in as Twilio would, and note it on the call."""
+        """Send one webhook request for this call, signed and filled in as Twilio would, and note it on the call
+        (`extra` may name another call: the dequeued caller of a <Queue url> request)."""
         params = self._params(result, extra)
         status, ctype, body = self.transport.post(url, params, self.validator.compute_signature(url, params))
         result.requests.append((urllib.parse.urlsplit(url).path, status))
@@ -194,10 +196,13 @@ class StandIn:
         return key
 
     # -- the call ---------------------------------------------------------------------------------------------
-    def call(self, path: str = "/voice/incoming") -> CallResult:
-        """Place one simulated call on the app, as Twilio would, and return what the caller heard."""
-        result = CallResult(call_sid="CA" + secrets.token_hex(16))
-        step: tuple[str, dict[str, str]] | None = (f"{self.base}{path}", {})
+    def call(self, path: str = "/voice/incoming", first: dict[str, str] | None = None,
+             call_sid: str | None = None) -> CallResult:
+        """Place one simulated call on the app, as Twilio would, and return what the caller heard. `first`: the
+        parameters of the first request (e.g. a queue's outcome, to follow a call from its queue action on);
+        `call_sid`: the CallSid, to go on with a call placed before."""
+        result = CallResult(call_sid=call_sid or "CA" + secrets.token_hex(16))
+        step: tuple[str, dict[str, str]] | None = (f"{self.base}{path}", dict(first or {}))
         while step is not None:
             if len(result.requests) >= self.max_requests:
                 self._emit(result, Event("error", text=f"stopped after {self.max_requests} requests"))
@@ -296,7 +301,8 @@ class StandIn:
                 if child.tag == "Hangup":
                     outcome, left = "hangup", True
                     break
-                self.play(result, child)
+                for part in (child if child.tag == "Gather" else [child]):  # an offer in the wait: heard, no key
+                    self.play(result, part)
                 held = hold_seconds(child)
                 waited += int(child.get("length", "1")) if child.tag == "Pause" else 3 if held is None else held
             if left:
@@ -316,10 +322,12 @@ class StandIn:
         queues = [c for c in verb if c.tag == "Queue"]
         self._emit(result, Event("dial", target=target, result=self.dial_status))
         if self.dial_status in DIAL_ANSWERED:
-            for q in queues:  # the dequeued caller hears the Queue url's document before the bridge
+            for q in queues:  # the dequeued caller hears the Queue url's document before the bridge: Twilio
+                # runs it on that caller's leg, CallSid naming them and DequeingCallSid this call
                 if q.get("url"):
                     doc = self.fetch(result, urllib.parse.urljoin(url, q.get("url", "")), {
-                        "QueueSid": "QU" + "0" * 32, "QueueTime": "120", "DequeingCallSid": result.call_sid})
+                        "CallSid": self.dequeued or "CA" + secrets.token_hex(16), "QueueSid": "QU" + "0" * 32,
+                        "QueueTime": "120", "DequeingCallSid": result.call_sid})
                     for child in doc if doc is not None else []:
                         if child.tag == "Say":
                             self._emit(result, Event("other", text="".join(child.itertext()).strip(),

@@ -8,8 +8,11 @@ withheld number is not counted) in ivr.state.logins; without Redis nobody logs i
 count by partner, never by id or number.
 
 After the login the call's action URLs carry the counsellor's id and a tag binding it to this CallSid. Before each
-bridge the counsellor hears, in Japanese, the option, the language and how long the caller waited; the caller hears
-that they are being connected.
+bridge the counsellor takes the caller who has waited longest and nobody else took (ivr.state.handover) and hears,
+in Japanese, that caller's option, language and wait; the caller comes over to the counsellor's own queue (their
+desk) and hears that they are being connected. `*` ends a bridge without ending either call: the counsellor may then
+pass the caller on to another option's line (ivr.web.transfers, ivr.call.transfer) or flag an emergency
+(ivr.state.emergency) while the caller holds.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import DIAL_ANSWERED, HOME
 from ivr.call.step import Step
+from ivr.state import emergency as emergency_flags
+from ivr.state import handover
+from ivr.state.gauges import caller_taken, counsellor_seen
 from ivr.state.logins import Attempt
 from ivr.web.helpers import answer, ext, flow, param, small_int
+from ivr.web.transfers import desk_name
 from routing.model import Counsellor
 from routing.pins import DUMMY_HASH, PIN_MAX, pin_matches
 
@@ -35,7 +42,10 @@ MAX_TRIES = 3  # wrong logins in one call before it ends
 ID_MAX = 8  # digits of a counsellor id
 IDLE_ROUNDS = 10  # empty-queue waits (about a minute each) before the line says goodbye
 DIAL_WAIT = 60  # seconds a counsellor waits on an empty queue for the next caller
+DESK_WAIT = 45  # seconds a counsellor waits at their desk for the caller they took (a wait round is about 20 s)
+LOOK_AGAIN = 5  # seconds before looking again while the callers waiting are on their way to other desks
 SESSION_CONTEXT = b"ivr counsellor session\x00"
+EMERGENCY_KEYS = {"7": "yes", "8": "no"}  # after `*`: emergency, the caller consented / did not
 
 
 def reply(r: VoiceResponse, decision: str) -> Response:
@@ -155,44 +165,57 @@ def pin() -> Response:
 
 
 def bridge(c: Counsellor, idle: int) -> Response:
-    """Whisper who is next (urgent queue first) and dial that queue; with nobody waiting, wait on the queue."""
+    """Take the caller who has waited longest (urgent queue first), whisper who they are, and dial this
+    counsellor's desk, where that caller, and only they, comes over at their next wait round. With nobody waiting,
+    wait on the partner's queue (whoever comes next is bridged at once, with no whisper); while the only callers
+    waiting are on their way to other desks, look again shortly. `*` during the bridge ends it for a transfer."""
     routing, menu, store = flow().routing, flow().menu, ext("store")
+    if not store.degraded:  # "logged in" on the dashboard: seen on the line lately (by session tag, never the id)
+        counsellor_seen(store.client, c.partner, session_tag(c.id))
     queues = routing.queues_of(c.partner)
     r = VoiceResponse()
     if not queues:  # a phone partner has no queue to take calls from
         say(r, "counsellor_none_waiting")
         r.hangup()
         return reply(r, f"counsellor:{c.partner}:no_queue")
-    chosen, head = queues[-1], None
-    for q in queues:
-        head = store.next_waiting(q)
-        if head is not None:
-            chosen = q
-            break
-    lang = HOME
-    if head is not None:
-        record, waited = head
-        option = menu.option(record.get("option", ""))
-        lang = menu.known_language(record.get("lang"))
+    after = url_for("counselor.after", **session(c, i=idle))
+    handover.unpaired(store, g.sid)
+    took = handover.claim(store, queues, desk_name(c.id))
+    if took is not None:
+        caller_taken(store.client, c.partner, session_tag(c.id))  # the answering rate, for honest wait estimates
+        option = menu.option(took.record.get("option", ""))
+        lang = menu.known_language(took.record.get("lang"))
         label = menu.line(HOME, f"label.{option.id}").text if option else "ご用件不明の方"
         say(r, "counsellor_whisper", label=label, language=menu.language(lang).name_ja,
-            minutes=str(max(1, round(waited / 60))))
-        decision = f"counsellor:{c.partner}:bridge:{chosen}"
-    elif store.degraded:
+            minutes=str(max(1, round(took.waited / 60))))
+        dial = r.dial(timeout=DESK_WAIT, action=after, method="POST", hangup_on_star=True)
+        dial.queue(desk_name(c.id), url=url_for("counselor.connecting", l=lang), method="POST")
+        return reply(r, f"counsellor:{c.partner}:bridge:{took.queue}")
+    if not store.degraded and handover.waiting_unclaimed(store, queues):
+        r.pause(length=LOOK_AGAIN)  # callers on their way to other desks: the partner's queue is not for now
+        r.redirect(after, method="POST")
+        return reply(r, f"counsellor:{c.partner}:look_again")
+    chosen = queues[-1]
+    if store.degraded:
         say(r, "counsellor_whisper_unknown")
         decision = f"counsellor:{c.partner}:bridge_blind:{chosen}"
     else:
         say(r, "counsellor_none_waiting")
         decision = f"counsellor:{c.partner}:idle:{chosen}"
-    dial = r.dial(timeout=DIAL_WAIT, action=url_for("counselor.after", **session(c, i=idle)), method="POST")
-    dial.queue(chosen, url=url_for("counselor.connecting", l=lang), method="POST")
+    dial = r.dial(timeout=DIAL_WAIT, action=after, method="POST", hangup_on_star=True)
+    dial.queue(chosen, url=url_for("counselor.connecting", l=HOME), method="POST")
     return reply(r, decision)
 
 
 @bp.route("/connecting", methods=["POST", "GET"])
 def connecting() -> Response:
-    """Played to the waiting caller just before the counsellor is connected, in the caller's language."""
-    lang = flow().menu.known_language(param("l"))
+    """Played to the waiting caller just before the counsellor is connected, in the caller's language. Twilio runs
+    the `<Queue url>` document on the dequeued caller's leg, and its request names both calls: CallSid is the
+    dequeued caller's, DequeingCallSid the counsellor's (twilio.com/docs/voice/twiml/queue, "url"); the pair is
+    kept so the counsellor's steps after the bridge know whom a transfer or an emergency flag is about."""
+    handover.paired(ext("store"), param("DequeingCallSid"), g.sid)
+    ext("store").record(g.sid, bridged="counsellors_line")  # its queue action then waits for a transfer
+    lang = flow().menu.known_language(ext("store").call(g.sid).get("lang") or param("l"))
     r = VoiceResponse()
     say(r, "connected_now", lang=lang)
     return reply(r, "counsellor:connecting")
@@ -208,10 +231,13 @@ def after() -> Response:
     talked = status in DIAL_ANSWERED and small_int("DialCallDuration", 0, 86400) > 0
     r = VoiceResponse()
     if talked:
-        g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller", **session(c)),
-                      method="POST", action_on_empty_result=True)
-        say(g_, "counsellor_next")
-        return reply(r, f"counsellor:{c.partner}:after_call")
+        caller = handover.bridged_to(ext("store"), g.sid)
+        if param("CallStatus").lower() == "completed":  # the counsellor hung up: the caller's call ends as always
+            handover.decide(ext("store"), caller, handover.ENDED)
+            return reply(r, f"counsellor:{c.partner}:hung_up")
+        if caller is not None:  # `*` (or the caller hung up): the caller holds while the counsellor chooses
+            handover.decide(ext("store"), caller, handover.PENDING)
+        return after_menu(c, caller is not None)
     idle = small_int("i", 0, IDLE_ROUNDS) + 1
     if idle >= IDLE_ROUNDS:
         say(r, "counsellor_bye")
@@ -226,9 +252,98 @@ def next_caller() -> Response:
     c = logged_in()
     if c is None:
         return not_logged_in()
-    if param("Digits", 16) == "1":
+    key = param("Digits", 16)
+    caller = handover.bridged_to(ext("store"), g.sid)
+    if caller is not None and key == "*":
+        return transfer_menu(c)
+    if caller is not None and key in EMERGENCY_KEYS:
+        return emergency(c, caller, EMERGENCY_KEYS[key])
+    handover.end(ext("store"), caller)  # unless a transfer was chosen, the caller hears goodbye
+    if key == "1":
         return bridge(c, 0)
     r = VoiceResponse()
     say(r, "counsellor_bye")
     r.hangup()
     return reply(r, f"counsellor:{c.partner}:done")
+
+
+# -- after `*`: a transfer to another option's line, or an emergency flag ------------------------------------------
+def after_menu(c: Counsellor, with_caller: bool, *before: str) -> Response:
+    """After a conversation: transfer (`*`) and emergency keys while the caller holds, then 1 for the next caller."""
+    r = VoiceResponse()
+    g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller", **session(c)),
+                  method="POST", action_on_empty_result=True)
+    for prompt in before:
+        say(g_, prompt)
+    if with_caller:
+        say(g_, "counsellor_after")
+    say(g_, "counsellor_next")
+    return reply(r, f"counsellor:{c.partner}:after_call")
+
+
+def transfer_menu(c: Counsellor, *before: str) -> Response:
+    """The options offered now, each with its key, for the line the caller is passed on to."""
+    f = flow()
+    campaign = f.routing.window_at(g.instant)
+    layout = campaign.menu if campaign else "default"
+    offered = f.offered(g.instant)
+    r = VoiceResponse()
+    g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.transfer", **session(c)),
+                  method="POST", action_on_empty_result=True)
+    for prompt in (*before, "counsellor_transfer"):
+        say(g_, prompt)
+    for o in f.menu.options_menu_options(layout):
+        if o.id in offered:
+            say(g_, "option_line", key=o.key, label=f.menu.line(HOME, f"label.{o.id}").text)  # plain wording
+    return reply(r, f"counsellor:{c.partner}:transfer_menu")
+
+
+@bp.route("/transfer", methods=["POST", "GET"])
+def transfer() -> Response:
+    """The target option's key (then, for the foreign-language line, the language's): the caller is passed on."""
+    c = logged_in()
+    if c is None:
+        return not_logged_in()
+    f, store = flow(), ext("store")
+    caller = handover.bridged_to(store, g.sid)
+    campaign = f.routing.window_at(g.instant)
+    option = f.menu.option_for_key(param("Digits", 16), campaign.menu if campaign else "default")
+    if caller is None or not param("Digits", 16):  # nothing keyed: the menu after the conversation again
+        return after_menu(c, caller is not None)
+    if option is None or option.id not in f.offered(g.instant):
+        return transfer_menu(c, "invalid")
+    if option.choose_language and param("o") != option.id:
+        r = VoiceResponse()
+        g_ = r.gather(input="dtmf", num_digits=1, timeout=10,
+                      action=url_for("counselor.transfer", **session(c, o=option.id)), method="POST",
+                      action_on_empty_result=True)
+        say(g_, "counsellor_transfer_language")
+        for key, code in f.menu.spec.language_keys.items():
+            say(g_, "counsellor_language_line", key=key, language=f.menu.language(code).name_ja)
+        return reply(r, f"counsellor:{c.partner}:transfer_language")
+    lang = f.menu.known_language(store.call(caller).get("lang"))
+    if option.choose_language:
+        chosen = f.menu.language_for_key(param("Digits", 16))
+        if chosen is None:
+            return transfer_menu(c, "invalid")
+        lang = chosen  # else the caller keeps their language on the new line
+    recorded = handover.decide(store, caller, "to", option.id, lang)
+    log.info("counsellor_transfer", partner=c.partner, to_option=option.id, recorded=recorded)
+    # not recorded: the caller's side, which waits for the choice, puts them through to the general line
+    r = VoiceResponse()
+    g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.next_caller", **session(c)),
+                  method="POST", action_on_empty_result=True)
+    say(g_, "counsellor_transferred", label=f.menu.line(HOME, f"label.{option.id}").text)
+    say(g_, "counsellor_next")
+    return reply(r, f"counsellor:{c.partner}:transferred:{option.id}")
+
+
+def emergency(c: Counsellor, caller: str, consent: str) -> Response:
+    """Flag the caller's call as an emergency (partner, option, time, consent; nothing else), for supervisors."""
+    store = ext("store")
+    option = store.call(caller).get("option", "")
+    raised = emergency_flags.raise_flag(store.client, caller, c.partner, option, consent, g.instant)
+    if raised:
+        ext("metrics").emergency_flags.labels(consent).inc()
+    log.warning("emergency_flag", partner=c.partner, option=option, consent=consent, recorded=raised)
+    return after_menu(c, True, "counsellor_emergency" if raised else "counsellor_emergency_failed")

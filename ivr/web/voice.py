@@ -10,7 +10,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import JST, jst_day
 from ivr.call.step import Step
+from ivr.state import tally
 from ivr.state.jobs import fold_call, fold_outcome, wait_bucket
+from ivr.web import transfers
 from ivr.web.helpers import (
     MAX_STEP,
     answer,
@@ -63,6 +65,10 @@ def referrals() -> Response:
 @bp.route("/wait", methods=["POST", "GET"])
 def wait() -> Response:
     """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
+    if (over := transfers.leave_for_desk()) is not None:  # a counsellor took this caller: to their desk
+        return over
+    if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
+        return answer(flow().patience.choice(g.instant, lane(), digits()))
     return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
@@ -95,6 +101,9 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
         return
     store = ext("store")
     rec = store.call(g.sid)
+    talked = tally.talk_seconds(kind, result, rec, g.instant, waited or 0, small_int("DialCallDuration", 0, 86400))
+    if talked is not None:  # summed per hour and option when the call is folded (ivr/state/tally.py)
+        store.record(g.sid, talk=talked)
     store.enqueue(fold_outcome, {
         "call": g.call, "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
         "campaign": rec.get("campaign", ""), "day": jst_day(g.instant),
@@ -106,14 +115,22 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
 @bp.route("/queue-done", methods=["POST", "GET"])
 def queue_done() -> Response:
     """The caller left a partner's queue: answered, hung up, or on down the chain."""
+    if (over := transfers.to_desk()) is not None:  # not an outcome: still on the way to the partner's counsellor
+        return over
     give_back()
     ext("store").left(param("q"), g.sid)
     result = param("QueueResult").lower()
-    waited = small_int("QueueTime", 0, 86400)
+    waited = small_int("QueueTime", 0, 86400) + small_int("qt", 0, 86400)  # qt: the wait before a counsellor's desk
     fold("queue", result, waited)
     ext("store").record(g.sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
-    return answer(flow().queue_done(g.instant, result, lane()))
+    return transfers.after_queue(result) or answer(flow().queue_done(g.instant, result, lane()))
+
+
+@bp.route("/transfer", methods=["POST", "GET"])
+def transfer() -> Response:
+    """After a bridge: look again for what the counsellor decided (a transfer to another line, or goodbye)."""
+    return transfers.poll()
 
 
 @bp.route("/dial-done", methods=["POST", "GET"])
@@ -144,6 +161,7 @@ def status() -> Response:
             "hour": started_hour(rec.get("started")),
             "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
             "waited": rec.get("waited", ""),
+            "lang": rec.get("lang", ""), "talk": rec.get("talk", ""),
         }, later=True)
     g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)

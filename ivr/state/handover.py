@@ -1,0 +1,170 @@
+"""What the counsellors' line keeps between a counsellor's call and a caller's: who took whom, and transfers.
+
+Everything is named by CallSid (never a number), short-lived, and best effort: while the store is unreachable a
+claim cannot be made (the counsellor is bridged as before the claims existed, with no whisper) and a transfer
+cannot be recorded (the caller's side, which waits for one, puts the caller through to the general line).
+
+- `ivr:claim:<caller CallSid>`: the desk (a counsellor's own queue) that took the caller, CLAIM_TTL. Set with NX, so
+  two counsellors looking at once never take the same caller: each whisper describes the caller who will come over
+  to that counsellor's desk, and only that caller does.
+- `ivr:bridge:<counsellor CallSid>`: the caller the counsellor was last bridged to, as Twilio names both in the
+  request for the `<Queue url>` document (CallSid: the dequeued caller, DequeingCallSid: the counsellor).
+- `ivr:transfer:<caller CallSid>`: what the counsellor decided after the bridge: `pending` (they pressed `*` and
+  are choosing), `ended` (no transfer), or `to:<option>:<language>`; TRANSFER_TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import structlog
+
+from ivr.state.keys import key
+from ivr.state.store import Store, valid_call_sid
+
+log = structlog.get_logger("ivr.state")
+CLAIM_TTL = 60  # seconds a claimed caller is kept for the counsellor's desk (a wait round is about 20 s)
+TRANSFER_TTL = 10 * 60  # seconds a counsellor's decision about a caller is kept
+LOOK_AHEAD = 20  # callers of a queue looked at for one not already claimed
+PENDING, ENDED = "pending", "ended"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A caller a counsellor took: the queue they wait in, their CallSid, their call's record, seconds waited."""
+
+    queue: str
+    sid: str
+    record: dict[str, str]
+    waited: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A counsellor's decision about the caller after the bridge: pending, ended, or a transfer to an option."""
+
+    state: str  # pending, ended, to
+    option: str = ""
+    lang: str = ""
+
+
+def _guarded(store: Store, op: str, default: object, run: object) -> object:
+    """Run `run()` on the store's client unless it is degraded; `default` when degraded or on a Redis error."""
+    if store.degraded:
+        return default
+    try:
+        return run()  # type: ignore[operator]
+    except redis.RedisError as e:
+        log.warning("handover_store_failed", op=op, error=type(e).__name__)
+        return default
+
+
+def claim(store: Store, queues: list[str], desk: str) -> Claimed | None:
+    """The longest-waiting caller of the first queue that has one not yet taken, now taken for `desk`; None when
+    there is nobody to take (or the store cannot say)."""
+    client: Any = store.client  # redis-py's replies are bytes here
+
+    def run() -> Claimed | None:
+        now = time.time()
+        for queue in queues:
+            client.zremrangebyscore(key("waiting", queue), "-inf", now - store.ttl)
+            for raw, since in client.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1, withscores=True):
+                sid = raw.decode()
+                if client.set(key("claim", sid), desk, nx=True, ex=CLAIM_TTL):
+                    return Claimed(queue, sid, store.call(sid), max(0.0, now - since))
+        return None
+
+    return _guarded(store, "claim", None, run)  # type: ignore[return-value]
+
+
+def waiting_unclaimed(store: Store, queues: list[str]) -> bool:
+    """True when some caller waits in these queues who is already taken by a desk but not yet over there."""
+    client: Any = store.client  # redis-py's replies are bytes here
+
+    def run() -> bool:
+        for queue in queues:
+            for raw in client.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1):
+                if client.exists(key("claim", raw.decode())):
+                    return True
+        return False
+
+    return bool(_guarded(store, "claimed", False, run))
+
+
+def desk_of(store: Store, caller_sid: str | None) -> str | None:
+    """The desk that took this caller, if one did and it still waits for them."""
+    sid = valid_call_sid(caller_sid)
+    if sid is None:
+        return None
+    raw = _guarded(store, "desk", None, lambda: store.client.get(key("claim", sid)))
+    return raw.decode() if isinstance(raw, bytes) else None
+
+
+def arrived(store: Store, caller_sid: str | None) -> None:
+    """The caller is on their way to the desk: the claim is done with."""
+    sid = valid_call_sid(caller_sid)
+    if sid is not None:
+        _guarded(store, "arrived", None, lambda: store.client.delete(key("claim", sid)))
+
+
+def paired(store: Store, counsellor_sid: str | None, caller_sid: str | None) -> None:
+    """Note that the counsellor's call is being bridged to this caller's."""
+    c, sid = valid_call_sid(counsellor_sid), valid_call_sid(caller_sid)
+    if c is not None and sid is not None:
+        _guarded(store, "paired", None, lambda: store.client.set(key("bridge", c), sid, ex=store.ttl))
+
+
+def unpaired(store: Store, counsellor_sid: str | None) -> None:
+    """The counsellor moves on to the next caller: the last one is no longer theirs to transfer or flag."""
+    c = valid_call_sid(counsellor_sid)
+    if c is not None:
+        _guarded(store, "paired", None, lambda: store.client.delete(key("bridge", c)))
+
+
+def bridged_to(store: Store, counsellor_sid: str | None) -> str | None:
+    """The caller the counsellor's call was last bridged to; None when unknown."""
+    c = valid_call_sid(counsellor_sid)
+    if c is None:
+        return None
+    raw = _guarded(store, "bridged", None, lambda: store.client.get(key("bridge", c)))
+    return valid_call_sid(raw.decode()) if isinstance(raw, bytes) else None
+
+
+def decide(store: Store, caller_sid: str | None, state: str, option: str = "", lang: str = "") -> bool:
+    """Record the counsellor's decision about the caller (pending, ended, or `to` an option in a language)."""
+    sid = valid_call_sid(caller_sid)
+    if sid is None:
+        return False
+    value = f"to:{option}:{lang}" if state == "to" else state
+    return bool(_guarded(store, "transfer", False,
+                         lambda: store.client.set(key("transfer", sid), value, ex=TRANSFER_TTL)))
+
+
+def end(store: Store, caller_sid: str | None) -> None:
+    """The counsellor is done with the caller: goodbye for them, unless a transfer was chosen already."""
+    d = decision(store, caller_sid)
+    if d is None or d.state != "to":
+        decide(store, caller_sid, ENDED)
+
+
+def decision(store: Store, caller_sid: str | None) -> Decision | None:
+    """The counsellor's decision about this caller; None when none is recorded (or the store cannot say)."""
+    sid = valid_call_sid(caller_sid)
+    if sid is None:
+        return None
+    raw = _guarded(store, "transfer", None, lambda: store.client.get(key("transfer", sid)))
+    if not isinstance(raw, bytes):
+        return None
+    kind, _, rest = raw.decode().partition(":")
+    option, _, lang = rest.partition(":")
+    return Decision(kind, option, lang)
+
+
+def taken(store: Store, caller_sid: str | None) -> None:
+    """The caller was put through where the counsellor chose: the decision is done with."""
+    sid = valid_call_sid(caller_sid)
+    if sid is not None:
+        _guarded(store, "transfer", None, lambda: store.client.delete(key("transfer", sid)))

@@ -1,0 +1,83 @@
+"""The caller's webhooks' part in the counsellors' line: over to the desk of the counsellor who took the caller, and
+what happens when their bridge ends (ivr.call.transfer). The voice blueprint calls these; the state is in
+ivr.state.handover, named by CallSid only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import structlog
+from flask import Response, g
+from twilio.twiml.voice_response import VoiceResponse
+
+from common.facts import QUEUE_ANSWERED
+from ivr.call import transfer
+from ivr.call.step import Step
+from ivr.state import handover
+from ivr.web.helpers import answer, ext, flow, lane, param, small_int
+
+log = structlog.get_logger("ivr.transfer")
+DESK_CONTEXT = b"ivr counsellor desk\x00"
+
+
+def desk_name(counsellor_id: str) -> str:
+    """A counsellor's own queue: `desk-` and an HMAC of their id under the service's hash key (no id in Twilio)."""
+    digest = hmac.new(ext("settings").hash_key, DESK_CONTEXT + counsellor_id.encode(), hashlib.sha256)
+    return transfer.DESK + digest.hexdigest()[:16]
+
+
+def leave_for_desk() -> Response | None:
+    """At a wait round: a caller a counsellor took leaves the partner's queue (for their desk, see `after_queue`)."""
+    if param("q").startswith(transfer.DESK) or handover.desk_of(ext("store"), g.sid) is None:
+        return None
+    r = VoiceResponse()
+    r.leave()
+    return answer(Step(r, "desk:leave"))
+
+
+def to_desk() -> Response | None:
+    """The caller left the partner's queue for the desk of the counsellor who took them (no outcome is counted:
+    they keep their place at the partner); None for any other queue outcome."""
+    store = ext("store")
+    if param("QueueResult").lower() != "leave" or (desk := handover.desk_of(store, g.sid)) is None:
+        return None
+    handover.arrived(store, g.sid)
+    store.left(param("q"), g.sid)
+    return answer(transfer.to_desk(flow(), lane(), desk, param("p"), small_int("QueueTime", 0, 86400)))
+
+
+def after_queue(result: str) -> Response | None:
+    """After a queue's outcome is counted: back into line when the counsellor who took the caller missed them, or
+    (after a bridge) what the counsellor decided. None: as any queue's outcome."""
+    queue = param("q")
+    if result in QUEUE_ANSWERED:
+        if param("CallStatus").lower() == "completed":  # the caller hung up: nothing to say to anyone
+            return None
+        if ext("store").call(g.sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to wait for
+            return None
+        return decided(0, False)
+    if queue.startswith(transfer.DESK) and result != "hangup":
+        return answer(transfer.back_from_desk(flow(), g.instant, lane()))
+    return None
+
+
+def decided(polls: int, told: bool) -> Response:
+    """After the bridge: the counsellor's decision about this caller, acted on (a transfer counted once)."""
+    store = ext("store")
+    d = handover.decision(store, g.sid)
+    state, option, lang = (d.state, d.option, d.lang) if d else ("", "", "")
+    here = lane()
+    step = transfer.after_bridge(flow(), g.instant, here, state, option, lang, polls, told)
+    if step.decision.startswith(("transfer:", "transfer_failed:")):
+        handover.taken(store, g.sid)
+        to = option if step.decision.startswith("transfer:") else flow().general
+        ext("metrics").transfer(here.option, to)
+        log.info("transfer", from_option=here.option, to_option=to,
+                 result="chosen" if step.decision.startswith("transfer:") else "general_line")
+    return answer(step)
+
+
+def poll() -> Response:
+    """/voice/transfer: look again for the counsellor's decision."""
+    return decided(small_int("n", 0, 50), param("t", 1) == "1")
