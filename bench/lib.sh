@@ -26,6 +26,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/ivr-bench.XXXXXX")
 REDIS_PID=""
 IVR_PID=""
 BARE_PID=""
+PEER_PID=""
+PEERV_PID=""
 SAMPLER_PID=""
 
 stop_group() {  # stop_group PID: the process group setsid made for a server (gunicorn master and workers)
@@ -41,6 +43,8 @@ cleanup() {
   [[ -n $SAMPLER_PID ]] && kill "$SAMPLER_PID" 2>/dev/null && wait "$SAMPLER_PID" 2>/dev/null
   [[ -n $IVR_PID ]] && stop_group "$IVR_PID"
   [[ -n $BARE_PID ]] && stop_group "$BARE_PID"
+  [[ -n $PEER_PID ]] && stop_group "$PEER_PID"
+  [[ -n $PEERV_PID ]] && stop_group "$PEERV_PID"
   if [[ -n $REDIS_PID ]]; then
     kill -TERM "$REDIS_PID" 2>/dev/null
     wait "$REDIS_PID" 2>/dev/null
@@ -147,6 +151,21 @@ start_bare() {
 }
 
 # Resident memory of every worker of the service, every few seconds, into $TMP/rss.tsv (time, pid, kB).
+# start_peer VALIDATE: the peer (bench/peer.py, Twilio's Flask phone-tree sample's shape), without (0) or with (1)
+# the request validation of Twilio's Flask security guide, under the same gunicorn config and worker count.
+start_peer() {
+  local port workers conf pid
+  port=$(free_port)
+  workers=${WORKERS:-$IVR_WORKERS}
+  conf=$(cd "$TMP" && "$PY" -c 'import ivr, os; print(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))')
+  (cd "$TMP" && exec env -u PROMETHEUS_MULTIPROC_DIR -u IVR_RUNTIME_DIR IVR_BIND="127.0.0.1:$port" \
+    PEER_VALIDATE="$1" WEB_CONCURRENCY="$workers" setsid "$PY" -m gunicorn -c "$conf" --pythonpath "$HERE" \
+    peer:app) >"$TMP/peer$1.log" 2>&1 &
+  pid=$!
+  wait_healthy "$pid" "http://127.0.0.1:$port"
+  if [[ $1 == 1 ]]; then PEERV_PID=$pid; PEERV_BASE="http://127.0.0.1:$port"; else PEER_PID=$pid; PEER_BASE="http://127.0.0.1:$port"; fi
+}
+
 start_sampler() {
   local every=${1:-2}
   (while true; do
@@ -188,13 +207,18 @@ run_wrk() {
   local out="$TMP/$label.txt" base pgid expect=""
   local threads
   threads=$(printf '%s\n' "$@" | sed -n 's/^-t//p' | head -n 1)
-  if [[ $target == ivr ]]; then base=$IVR_BASE; pgid=$IVR_PID; else base=$BARE_BASE; pgid=$BARE_PID; fi
-  [[ $target == bare ]] && expect="<Response"
+  case $target in
+    ivr) base=$IVR_BASE; pgid=$IVR_PID ;;
+    bare) base=$BARE_BASE; pgid=$BARE_PID; expect="<Response" ;;
+    peer) base=$PEER_BASE; pgid=$PEER_PID; expect="<Response" ;;
+    peerv) base=$PEERV_BASE; pgid=$PEERV_PID; expect="<Response" ;;
+    *) die "run_wrk: unknown target $target" ;;
+  esac
   local load0 busy0 all0 ours0 kids0 busy1 all1 ours1 kids1
   load0=$(load_now)
   times >"$TMP/times0"
   read -r busy0 all0 < <(machine_ticks); ours0=$(group_ticks "$pgid" "$REDIS_PID"); kids0=$(children_ticks "$TMP/times0")
-  WRK_TABLES=$tables WRK_THREADS=$threads WRK_MODE=$mode WRK_EXPECT=$expect \
+  WRK_TABLES=$tables WRK_THREADS=$threads WRK_MODE=$mode WRK_EXPECT=$expect WRK_HOST=${IVR_BASE#http://} \
     "$WRK" "$@" --latency -s "$LUA" "$base" >"$out" 2>&1 &
   local wrk_pid=$!
   if [[ -n ${UNTIL:-} ]]; then  # stop wrk (SIGINT: it still reports) once this command succeeds

@@ -49,6 +49,10 @@ function init(args)
   mode = env("WRK_MODE", "cycle")
   expect_all = os.getenv("WRK_EXPECT")
   local nthreads = tonumber(env("WRK_THREADS"))
+  -- The host the rows were signed for: the peer checks the signature against request.url, which it builds from
+  -- the Host header, so every target gets the service's host (nil: wrk's own, the target's address).
+  host = os.getenv("WRK_HOST")
+  if host == "" then host = nil end
   rows = {}       -- formatted requests
   expects = {}    -- what each row's answer must contain
   calls = {}      -- call number of each row
@@ -59,6 +63,7 @@ function init(args)
     rows[#rows + 1] = wrk.format("POST", path, {
       ["Content-Type"] = "application/x-www-form-urlencoded",
       ["X-Twilio-Signature"] = sig,
+      ["Host"] = host,
     }, body)
     expects[#expects + 1] = expect
     calls[#calls + 1] = call

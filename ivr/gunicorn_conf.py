@@ -14,6 +14,7 @@ from prometheus_client import multiprocess
 
 from ivr.settings import load_server_settings
 from ivr.state.config import request_reload
+from ivr.state.outbox import share_writes
 from ivr.state.private import emptied
 
 _server = load_server_settings()  # read in the master at start and again at each SIGHUP; a wrong value stops it
@@ -70,6 +71,19 @@ def on_reload(server):
 def post_fork(server, worker):
     """Lets /admin/reload ask the master to restart every worker with the new config (IVR_GUNICORN_MASTER)."""
     os.environ["IVR_GUNICORN_MASTER"] = str(server.pid)
+
+
+def post_worker_init(worker):
+    """The worker's requests share their Redis writes (ivr/state/outbox.py): the standard library is patched and the
+    app loaded by now."""
+    share_writes()
+
+
+def worker_exit(server, worker):
+    """Writes still waiting in the worker's outbox go out before it exits."""
+    store = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("ivr.store")
+    if store is not None and store.outbox is not None:
+        store.outbox.drain()
 
 
 def nworkers_changed(server, new_value, old_value):

@@ -192,8 +192,8 @@ def test_sighup_under_gunicorn(redis_url: str, tmp_path: Path) -> None:
         assert third["config"]["hash"] != first["config"]["hash"]
         assert women() == "queue gender-niji"
     events = (tmp_path / "server.log").read_text()
-    assert events.count('"event": "config_rejected"') == 1
-    assert events.count('"event": "config_applied"') == 1
+    assert events.count('"event":"config_rejected"') == 1
+    assert events.count('"event":"config_applied"') == 1
 
 
 def test_a_restarted_worker_serves_what_the_others_serve(make_app: AppFactory, tmp_path: Path) -> None:

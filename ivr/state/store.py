@@ -3,9 +3,13 @@
 State only enriches a call: every write and read is best-effort, and a failing Redis flips the service into
 degraded mode for a few seconds (no call waits on a dead connection) instead of touching the caller's path.
 
-Between `begin()` and `flush()` (one webhook request) writes to Redis wait on one pipeline and go out together with
-the next command whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and
-commands still run in the order they were asked for.
+Between `begin()` and `flush()` (one webhook request) writes to Redis wait and go out together with the next command
+whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and commands still run
+in the order they were asked for. Under gunicorn's gevent worker (`share_writes()`, from ivr/gunicorn_conf.py) the
+writes of a request that needed no answer from Redis go out with those of the worker's other requests, in one
+transaction sent by one greenlet as soon as the request's greenlet yields: the answer does not wait on Redis, and a
+round trip is shared by every request that finished meanwhile (a round trip under gevent costs about as much CPU
+as the rest of a step). A request that read from Redis still sends its writes itself, before it answers.
 
 Unique callers per JST day: ivr/state/callers.py (no key beside them; a plain count once the day is over).
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from ivr.privacy import withheld
 from ivr.settings import ServiceSettings, Settings
 from ivr.state import callers, embedded
 from ivr.state.keys import AGGREGATE_TTL, key
+from ivr.state.outbox import Commands, Outbox, shared
 
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
@@ -39,7 +44,6 @@ RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
 # gevent worker every open connection (worker_connections, ivr/gunicorn_conf.py) may be a request waiting on Redis.
 MAX_REDIS_CONNECTIONS = 1000
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
-
 # One call's place at a partner, counted across every web instance: a sorted set of call hashes scored by expiry
 # (Redis's own clock), so expired places drop out before the count and a lost callback cannot leak capacity.
 TAKE_PLACE = """
@@ -80,6 +84,7 @@ class Store:
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
         self._take_place = client.register_script(TAKE_PLACE)
         self._batch = threading.local()  # each request's waiting writes (one per greenlet under gunicorn's gevent)
+        self.outbox: Outbox | None = None  # made at the first flush after share_writes()
         self._today: str | None = None  # the latest JST day this process has folded the days before
 
     @property
@@ -104,9 +109,35 @@ class Store:
 
     # -- one round trip per request -----------------------------------------------------------------------------
     def begin(self) -> None:
-        """Writes from now on (in this thread) wait on one pipeline (Redis only; the embedded store runs each at
-        once). A batch left over from a request that never reached flush() is dropped."""
-        self._batch.pipe = self._transaction() if self.kind == "redis" else None
+        """Writes from now on (in this thread) wait for the request's next read or its flush() (Redis only; the
+        embedded store runs each at once). Writes left over from a request that never reached flush() are dropped."""
+        self._batch.writes = [] if self.kind == "redis" else None
+        self._batch.reads = False
+
+    def flush(self) -> None:
+        """Send the writes still waiting, and stop batching: into the shared outbox when this request read nothing
+        and writes are shared (share_writes), else now."""
+        writes: list[Commands] | None = getattr(self._batch, "writes", None)
+        reads = getattr(self._batch, "reads", False)
+        self._batch.writes = None
+        if not writes or self.degraded:
+            return
+        if shared() and not reads:
+            if self.outbox is None:
+                self.outbox = Outbox(lambda batch: self._execute("write", batch))
+            self.outbox.add(writes)
+            return
+        self._execute("write", writes)
+
+    def _send_waiting(self, op: str) -> None:
+        """Send the writes waiting now, before a command that does not go through the request's batch."""
+        writes: list[Commands] | None = getattr(self._batch, "writes", None)
+        if writes is None:
+            return
+        self._batch.reads = True
+        if writes and not self.degraded:
+            self._batch.writes = []
+            self._execute(op, writes)
 
     def _transaction(self) -> Any:
         """A MULTI ... EXEC pipeline, opened explicitly so an RQ job can join it (RQ asks for that)."""
@@ -114,48 +145,37 @@ class Store:
         pipe.multi()
         return pipe
 
-    def flush(self) -> None:
-        """Send the writes still waiting, and stop batching."""
-        self._send_waiting("write")
-        self._batch.pipe = None
-
-    def _send_waiting(self, op: str) -> None:
-        """Send the writes waiting now, before a command that does not go through the request's pipeline."""
-        pipe = getattr(self._batch, "pipe", None)
-        if pipe is not None and len(pipe) and not self.degraded:
-            self._run(op, pipe)
-
-    def _run(self, op: str, pipe: redis.client.Pipeline) -> list[Any] | None:
+    def _execute(self, op: str, writes: list[Commands], reads: Commands | None = None) -> list[Any] | None:
+        """`writes`, then `reads`, in one transaction: the results of `reads`' commands (None: failed)."""
+        pipe = self._transaction()
+        for commands in writes:
+            commands(pipe)
+        before = len(pipe)
+        if reads is not None:
+            reads(pipe)
         try:
             results = pipe.execute()
         except redis.RedisError as e:
             self._failed(op, e)
             return None
-        finally:
-            if pipe is getattr(self._batch, "pipe", None):  # the request's next writes start a new transaction
-                pipe.reset()
-                pipe.multi()
         self._ok()
-        return list(results)
+        return list(results)[before:]
 
-    def _write(self, op: str, commands: Callable[[Any], object]) -> bool:
-        """Add a write's commands to the request's pipeline, or send them at once outside a request."""
-        pipe = getattr(self._batch, "pipe", None)
-        if pipe is not None:
-            commands(pipe)
+    def _write(self, op: str, commands: Commands) -> bool:
+        """Add a write's commands to the request's batch, or send them at once outside a request."""
+        writes: list[Commands] | None = getattr(self._batch, "writes", None)
+        if writes is not None:
+            writes.append(commands)
             return True
-        pipe = self._transaction()
-        commands(pipe)
-        return self._run(op, pipe) is not None
+        return self._execute(op, [commands]) is not None
 
-    def _read(self, op: str, commands: Callable[[Any], object]) -> list[Any] | None:
+    def _read(self, op: str, commands: Commands) -> list[Any] | None:
         """Send the writes waiting and these commands in one round trip; these commands' results (None: failed)."""
-        pipe = getattr(self._batch, "pipe", None)
-        own = pipe if pipe is not None else self._transaction()
-        before = len(own)
-        commands(own)
-        results = self._run(op, own)
-        return None if results is None else results[before:]
+        writes: list[Commands] | None = getattr(self._batch, "writes", None)
+        if writes is not None:
+            self._batch.writes = []
+            self._batch.reads = True
+        return self._execute(op, writes or [], commands)
 
     def record(self, call_sid: str | None, **fields: str | int) -> bool:
         """Merge fields into the call's record (TTL refreshed). False when skipped or failed."""
@@ -186,11 +206,10 @@ class Store:
         if self.degraded:
             return False
         options: dict[str, Any] = {"ttl": 86400, "result_ttl": 0, "failure_ttl": 7 * 86400}
-        pipe = getattr(self._batch, "pipe", None)
-        if pipe is not None and later:
-            self.queue.enqueue(func, *args, **options, pipeline=pipe)
-            return True
-        if pipe is not None:  # the job goes out now, with the writes waiting
+        batching = getattr(self._batch, "writes", None) is not None
+        if batching and later:
+            return self._write("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe))
+        if batching:  # the job goes out now, with the writes waiting
             return self._read("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe)) \
                 is not None
         try:

@@ -1,0 +1,60 @@
+"""Writes shared between requests (ivr/state/outbox.py): a request that read nothing from Redis answers without
+waiting on it, and its writes still land, in order; a request that read sends its own writes before it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ivr.state.outbox import share_writes
+from tests.support import AppFactory, wait_for
+from tests.test_webhooks import SID, TWILIO, post
+
+OPEN = "2025-05-03T03:00:00+09:00"
+
+
+@pytest.fixture
+def shared() -> Iterator[None]:
+    share_writes()
+    yield
+    share_writes(False)
+
+
+def test_a_request_that_reads_nothing_leaves_its_writes_to_the_outbox(make_app: AppFactory, redis_url: str,
+                                                                     shared: None) -> None:
+    app = make_app(OPEN)
+    store = app.extensions["ivr.store"]  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(redis_url)
+    answer = post(app, "/voice/incoming", TWILIO)
+    assert answer.status_code == 200 and b"<Gather" in answer.data
+    assert store.outbox is not None  # the incoming step's writes went there, not out with the answer
+    wait_for(lambda: client.hget(f"ivr:call:{SID}", "window") == b"open", "the call's record written by the outbox")
+    assert client.hget(f"ivr:call:{SID}", "campaign") == b"gw-2025"
+    assert client.ttl(f"ivr:call:{SID}") > 0  # with its expiry, in the same transaction
+    post(app, "/voice/menu?n=1", {**TWILIO, "Digits": "1"})
+    wait_for(lambda: client.hget(f"ivr:call:{SID}", "option") == b"general", "the menu's write, after the first")
+
+
+def test_a_request_that_reads_sends_its_own_writes_before_answering(make_app: AppFactory, redis_url: str,
+                                                                   shared: None) -> None:
+    """The status callback reads the call's record: the writes it made are in Redis when its answer comes back,
+    with no outbox involved."""
+    app = make_app(OPEN)
+    store = app.extensions["ivr.store"]  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(redis_url)
+    client.hset(f"ivr:call:{SID}", mapping={"campaign": "gw-2025", "window": "open", "hour": "03"})
+    answer = post(app, "/voice/status", {**TWILIO, "CallStatus": "completed", "CallDuration": "30"})
+    assert answer.status_code in (200, 204)
+    assert store.outbox is None
+    assert client.llen("rq:queue:ivr") == 1  # the fold job, sent with the request's own round trip
+
+
+def test_without_sharing_every_request_sends_its_writes_before_answering(make_app: AppFactory,
+                                                                        redis_url: str) -> None:
+    app = make_app(OPEN)
+    client = redis.Redis.from_url(redis_url)
+    post(app, "/voice/incoming", TWILIO)
+    assert app.extensions["ivr.store"].outbox is None  # type: ignore[attr-defined]
+    assert client.hget(f"ivr:call:{SID}", "window") == b"open"
