@@ -36,6 +36,7 @@ from ivr.settings import ServiceSettings, Settings
 from ivr.state import callers, embedded
 from ivr.state.keys import AGGREGATE_TTL, key
 from ivr.state.outbox import Commands, Outbox, shared
+from ivr.state.scripts import TAKE_PLACE
 
 log = structlog.get_logger("ivr.state")
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
@@ -44,22 +45,6 @@ RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
 # gevent worker every open connection (worker_connections, ivr/gunicorn_conf.py) may be a request waiting on Redis.
 MAX_REDIS_CONNECTIONS = 1000
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
-# One call's place at a partner, counted across every web instance: a sorted set of call hashes scored by expiry
-# (Redis's own clock), so expired places drop out before the count and a lost callback cannot leak capacity.
-TAKE_PLACE = """
-local now = tonumber(redis.call('TIME')[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  return 1
-end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return 1
-"""
 
 
 def valid_call_sid(value: str | None) -> str | None:
