@@ -154,10 +154,13 @@ class Menu:
                  announcement: str | None = None) -> list[Line]:
         """Greeting, emergency notice, the announcement an operator set (in Japanese, then English), then each
         offered option with its key, then the repeat key."""
+        return self.opening(announcement) + self.options_menu(offered, layout)
+
+    def opening(self, announcement: str | None = None) -> list[Line]:
+        """What every caller hears first, with or without a menu after it: greeting, emergency notice, and the
+        announcement an operator set (in Japanese, then English)."""
         out = [self.line(HOME, "greeting"), self.line(HOME, "emergency")]
-        out += self.announcement(HOME, announcement) + self.announcement("en", announcement)
-        out += self.options_menu(offered, layout)
-        return out
+        return out + self.announcement(HOME, announcement) + self.announcement("en", announcement)
 
     def options_menu_options(self, layout: str = "default") -> tuple[Option, ...]:
         """The options of a layout in the order they are read out (the default layout for an unknown name)."""

@@ -257,6 +257,13 @@ class Routing:
         campaign = self.window_at(instant)
         return self._urgent.get(campaign.plan) if campaign is not None else None
 
+    def option_urgent(self, instant: dt.datetime, option: str) -> bool:
+        """The open campaign's plan marks this option urgent: its callers are on the urgent lane wherever they are
+        put through (the general line too, when the option is closed or not staffed)."""
+        campaign = self.window_at(instant)
+        spec = self.spec.plans[campaign.plan].get(option) if campaign is not None else None
+        return spec is not None and spec.urgent
+
     def chain(self, instant: dt.datetime, option: str, campaign: Campaign | None = None) -> tuple[Partner, ...]:
         """Partners to try in order: the option's shift, its overflow (options expanded), then the general line."""
         campaign = campaign or self.window_at(instant)
@@ -327,16 +334,19 @@ class Routing:
         """Step `step` of the option's chain at this instant for a caller speaking `language`; past the chain,
         the phone lines open now. `urgent` (a caller in crisis) puts the call on the urgent lane, as an urgent
         option does: the partner's -urgent queue, taken first. `live`: what operators and the store say now (a
-        closed option goes to the general line; paused partners are stepped over, so the step returned may be
-        later; partners sharing a shift are ordered by the plan's `share` rule)."""
+        closed option goes to the general line, on the urgent lane if the option is urgent; paused partners are
+        stepped over, so the step returned may be later; partners sharing a shift are ordered by the plan's `share`
+        rule)."""
         campaign = self.window_at(instant)
         if campaign is None:
             option = option if any(option in p for p in self.plans.values()) else self.general
             return Decision("closed", option, step, next_campaign=self.next_window(instant),
                             referrals=self.open_referrals(instant, option, language=language), urgent=urgent)
-        if option not in self.plans[campaign.plan] or (option in live.closed and option != self.general):
+        ops = self.spec.plans[campaign.plan]
+        urgent = urgent or (option in ops and ops[option].urgent)  # a closed urgent option keeps its lane
+        if option not in ops or (option in live.closed and option != self.general):
             option = self.general
-        urgent = urgent or self.spec.plans[campaign.plan][option].urgent
+        urgent = urgent or ops[option].urgent
         chain, first = self.chain(instant, option, campaign), None
         group, rule = self.shared_shift(instant, option, campaign) if self.plans[campaign.plan][option].share \
             else ((), None)

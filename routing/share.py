@@ -34,16 +34,17 @@ NO_LIVE = Live()
 
 
 def chosen(group: tuple[Partner, ...], rule: str | None, live: Live) -> Partner | None:
-    """The partner of a shared shift who takes this call: the one already given to it, else by the rule among the
-    partners not paused (weighted: by weight with `pick`; least-waiting: fewest waiting per place, shift order on a
-    tie, shift order when the counts are unknown). None when every one is paused."""
+    """The partner of a shared shift who takes this call: the one already given to it (even paused since: the call's
+    order, which its step counts along, stays the same, and the decision steps over a paused partner), else by the
+    rule among the partners not paused (weighted: by weight with `pick`; least-waiting: fewest waiting per place,
+    shift order on a tie, shift order when the counts are unknown). None when none was given and every one is paused."""
+    if live.first is not None:
+        kept = next((p for p in group if p.id == live.first), None)
+        if kept is not None:
+            return kept
     candidates = [p for p in group if p.id not in live.paused]
     if not candidates:
         return None
-    if live.first is not None:
-        kept = next((p for p in candidates if p.id == live.first), None)
-        if kept is not None:
-            return kept
     if rule == "weighted":
         point = min(max(live.pick, 0.0), 0.999999) * sum(p.weight for p in candidates)
         for p in candidates:

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from ivr.cli import main
 from ivr.state.controls import REFRESH
 from tests.support import BASE, AppFactory, RedisServer, call, signed
-from tests.test_queue import post, press, wait_doc
+from tests.test_queue import press, wait_doc
 
 OPEN = "2025-05-03T03:00:00+09:00"
 ADMIN = "ops-token-0123456789"
@@ -77,8 +77,62 @@ def test_a_paused_partners_waiting_callers_move_on(make_app: AppFactory) -> None
     assert [v.tag for v in wait_doc(app, queue_time=40)][:1] == ["Say"]
     assert ops(app, "pause", target="sakura", by="yamada").status_code == 200
     assert [v.tag for v in wait_doc(app, queue_time=40)] == ["Leave"]
-    assert post(app, "/voice/queue-done?o=women&l=ja&s=0&p=sakura",
-                {"CallSid": "CA" + "c" * 32, "QueueResult": "leave"}) == 200
+    assert ">general-tsunagari</Enqueue>" in queue_done(app, "o=women&l=ja&s=0&p=sakura", "CA" + "c" * 32)
+
+
+def queue_done(app: Any, query: str, call_sid: str, result: str = "leave") -> str:
+    """The TwiML answering Twilio's request after the caller left a queue (`query`: the action URL's parameters)."""
+    path, params = f"/voice/queue-done?{query}", {"CallSid": call_sid, "QueueResult": result}
+    resp = app.test_client().post(path, data=params, base_url=BASE,
+                                  headers={"X-Twilio-Signature": signed(BASE + path, params)})
+    assert resp.status_code == 200
+    return str(resp.get_data(as_text=True))
+
+
+def test_a_paused_sharing_partners_callers_move_on_to_the_other(make_app: AppFactory, tmp_path: Path) -> None:
+    """Phones down at one of two partners sharing a shift: its waiting callers go on to the other partner of the
+    shift (on shift and free), not to the referral lines."""
+    app, later = instance(make_app, IVR_ROUTING_FILE=shared_routing(tmp_path, "weighted"))
+    given = {press(app, sid(4000 + n), "1"): 4000 + n for n in range(20)}
+    assert set(given) == {"general-tsunagari", "general-aozora"}
+    for queue, n in given.items():
+        partner = queue.removeprefix("general-")
+        other = "aozora" if partner == "tsunagari" else "tsunagari"
+        assert ops(app, "pause", target=partner, by="yamada", why="phones down").status_code == 200
+        later.on()
+        assert [v.tag for v in wait_doc(app, queue_time=40, partner=partner, option="general")] == ["Leave"]
+        text = queue_done(app, f"o=general&l=ja&s=0&p={partner}&f={partner}&q={queue}", sid(n))
+        assert f">general-{other}</Enqueue>" in text
+        assert ops(app, "resume", target=partner, by="yamada").status_code == 200
+        later.on()
+
+
+def test_closing_the_urgent_option_keeps_its_callers_first_in_line(make_app: AppFactory) -> None:
+    """In the 2022 trial an operator closes the urgent option (死にたいほどつらい, key 3): a caller who presses 3 is
+    told it is closed and put through to the general line on its urgent lane, still taken first."""
+    app = make_app("2022-07-08T12:00:00+09:00", IVR_ADMIN_TOKEN=ADMIN)
+    assert press(app, sid(20), "3") == "crisis-yorube-urgent"
+    assert ops(app, "close", target="suicidal", by="yamada", why="phones down").status_code == 200
+    assert press(app, sid(21), "3") == "general-tsunagari-urgent"
+
+
+def test_an_announcement_plays_when_nobody_is_on_shift(make_app: AppFactory, tmp_path: Path) -> None:
+    """Nobody on any shift (the caller goes straight to the general line's overflow): the operator's announcement
+    is still said after the greeting and the 110/119 notice."""
+    from tests.test_plans import base, load
+
+    routing, _ = load(tmp_path, base(general={"shifts": [{"partner": "b", "from": "00:00", "to": "24:00"}],
+                                               "overflow": ["a"]}))  # b keeps 10:00-12:00: not in at 03:00
+    app, _ = instance(make_app, IVR_ROUTING_FILE=str(routing))
+    assert ops(app, "announce", target="congestion", by="yamada").status_code == 200
+    result = call(app, [])
+    assert result.heard()[1:4] == [
+        "いま命の危険があるときは、すぐに110番か119番に電話してください。",
+        "ただいま、お電話が大変つながりにくくなっています。長くお待ちいただくことがあります。"
+        "つながらないときは、時間をおいて、もう一度おかけください。",
+        "Our lines are very busy right now, and you may have to wait a long time. If you cannot get through, "
+        "please call again later."]
+    assert result.connected is not None and result.connected.target == "queue qa"
 
 
 def test_a_closed_option_sends_its_callers_to_the_general_line(make_app: AppFactory) -> None:

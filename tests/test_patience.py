@@ -91,3 +91,16 @@ def test_a_simulated_call_hears_the_estimate_and_keeps_waiting(make_app: AppFact
     result = call(make_app(OPEN), ["5"], wait_rounds=[2], queue_position=5)
     assert TOLD in result.heard()
     assert result.connected is not None and result.connected.target == "queue women-sakura"
+
+
+def test_the_offer_is_made_once_per_wait(make_app: AppFactory, redis_url: str) -> None:
+    """A caller who answers the offer at once with another key is not offered it again at the next round, even
+    when that round still comes early; a wait at another partner (moved on) is a new wait, told once again."""
+    app = make_app(OPEN)
+    taken(redis_url, "sakura", 3)
+    assert wait_doc(app, queue_time=0, position=5).find("Gather") is not None
+    assert said(answer(app, "5")) == ["相談員が空きしだい、おつなぎします。このままお待ちください。"]
+    again = wait_doc(app, queue_time=12, position=5)
+    assert again.find("Gather") is None and [v.tag for v in again][:1] == ["Say"]
+    taken(redis_url, "tsunagari", 3)
+    assert wait_doc(app, queue_time=0, position=5, partner="tsunagari", option="general").find("Gather") is not None

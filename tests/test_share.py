@@ -79,3 +79,24 @@ def test_an_unknown_share_rule_names_the_allowed_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_routing(path)
     assert "'weighted' or 'least-waiting'" in str(err.value)
+
+
+def test_a_paused_partners_callers_go_on_to_the_other_partner_of_the_shift(weighted: Routing) -> None:
+    """The partner a shared shift gave a call is paused (phones down): the call's next step is the other partner of
+    the shift, not the referral lines; the partner given stays the head of its order, stepped over while paused."""
+    d = weighted.decide(AT, "general", 0, live=Live(pick=0.1))
+    assert (d.partner.id if d.partner else None, d.first) == ("tsunagari", "tsunagari")
+    for given, other in (("tsunagari", "aozora"), ("aozora", "tsunagari")):
+        later = weighted.decide(AT, "general", 1, live=Live(pick=0.1, first=given, paused=frozenset({given})))
+        assert (later.partner.id if later.partner else later.kind, later.step, later.first) == (other, 1, given)
+
+
+def test_closing_an_urgent_option_keeps_its_callers_on_the_urgent_lane() -> None:
+    """An operator closes the 2022 trial's urgent option: its callers go to the general line, still on the urgent
+    lane (the partner's -urgent queue, taken first), never behind callers with less at stake."""
+    routing = load_routing()
+    trial = parse_instant("2022-07-08T12:00:00+09:00")
+    d = routing.decide(trial, "suicidal", 0, live=Live(closed=frozenset({"suicidal"})))
+    assert (d.option, d.partner.id if d.partner else None, d.urgent) == ("general", "tsunagari", True)
+    assert routing.option_urgent(trial, "suicidal") and not routing.option_urgent(trial, "general")
+    assert not routing.option_urgent(AT, "suicidal")  # GW 2025's plan has no such option

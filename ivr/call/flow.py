@@ -94,13 +94,13 @@ class Flow:
             step.record = {"campaign": "", "window": "closed"}
             return step
         offered = self.offered(instant)
+        layout, said = campaign.menu, self.io.live().announcement  # an operator's, after the greeting
         if offered:
-            layout, said = campaign.menu, self.io.live().announcement  # an operator's, after the greeting
             menu = self._gather_once("voice.menu", instant, lambda: self.menu.top_menu(offered, layout, said), offered,
                                      layout, said)
             step = Step(menu, "menu")
-        else:  # nobody on shift at all: straight to whatever the general line can still offer
-            step = self.route(instant, Lane(self.general, HOME), preface=self.menu.top_menu(offered)[:2])
+        else:  # nobody on shift at all: greeting, 110/119, the announcement, then whatever the general line offers
+            step = self.route(instant, Lane(self.general, HOME), preface=self.menu.opening(said))
         step.record = {**(step.record or {}), "campaign": campaign.id, "window": "open"}
         return step
 
@@ -143,7 +143,9 @@ class Flow:
             explain = [m.line(HOME, "option_closed", option.id)]
             if option.choose_language:
                 explain += [m.line("en", "option_closed"), m.line("en", "emergency_short")]
-            step = self.route(instant, Lane(self.general, HOME, wording=option.id), preface=explain)
+            # an urgent option (closed by an operator, or unstaffed) keeps its callers on the urgent lane
+            urgent = self.routing.option_urgent(instant, option.id)
+            step = self.route(instant, Lane(self.general, HOME, urgent=urgent, wording=option.id), preface=explain)
             step.record = {**(step.record or {}), "option": self.general, "asked": option.id}
             step.decision = f"closed_option:{option.id}->{step.decision}"
             return step

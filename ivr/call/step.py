@@ -3,7 +3,7 @@ what the caller said, and what the flow asks of the web side."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -34,6 +34,7 @@ class Adapters:
     # what operators and the store say now: paused partners, closed options, callers waiting, the weighted draw
     live: Callable[[], Live] = lambda: NO_LIVE
     handled: Callable[[str], int | None] = lambda partner: None  # callers a partner took lately; None: unknown
+    record: Callable[[], Mapping[str, str]] = lambda: {}  # this call's record so far; empty when the store cannot say
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,11 @@ def send_sms(body: str) -> bool:
     return queued
 
 
+def call_record() -> dict[str, str]:
+    """This call's record in the store so far; empty when unknown or the store cannot be read."""
+    return dict(ext("store").call(g.get("sid")))
+
+
 QUIET_KEPT = (3600, 60)  # seconds the quietest hours are kept once read, and once the store could not be read
 
 
@@ -138,7 +143,7 @@ def _quietest(campaign: Campaign) -> tuple[bool, tuple[int, int] | None]:
 
 WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
                hold_url=hold_url, hold_seconds=hold_seconds, quiet_hours=quiet_hours, live=live,
-               handled=handled)
+               handled=handled, record=call_record)
 
 
 class Flows:
