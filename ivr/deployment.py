@@ -4,6 +4,7 @@ the Twilio side (our numbers, queues and fallback document), read by ivr/setting
 `TwilioSide` holds the settings of `ivr twilio plan|apply|check` and of the REST client's key; it is one of the bases
 of `ServiceSettings` and reads nothing itself (ivr/settings.py reads the environment). `sentinel_address` is the one
 reader of a `redis+sentinel://` URL: the settings check it at boot, the store and the RQ worker connect with it.
+`masked_url` is how a settings error shows a URL that may carry a password.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -37,39 +38,63 @@ class SentinelAddress:
     password: str | None = None
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    """'host:port', '[v6]:port' or a bare host (Sentinel's port); ValueError when the port is not a number."""
-    host, port = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    if not host or (port and not port.isdigit()) or not 0 < int(port or SENTINEL_PORT) < 65536:
+def masked_url(text: str) -> str:
+    """`text` safe to show when it may be a URL with a password: everything from the scheme to the last `@` becomes
+    `***@`, and a URL's query or fragment (redis-py reads `?password=`) `?***`. When an `@` follows a `?` or `#`,
+    which of them ends the credentials cannot be told, so all after the scheme is masked."""
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/{0,2}", text)
+    head, rest = (text[:scheme.end()], text[scheme.end():]) if scheme else ("", text)
+    at = rest.rfind("@")
+    options = [i for i in (rest.find("?"), rest.find("#")) if i >= 0] if scheme else []
+    if at >= 0 and options and min(options) < at:
+        return head + "***"
+    if at >= 0:
+        rest = "***" + rest[at:]
+    cut = [i for i in (rest.find("?"), rest.find("#")) if i >= 0] if scheme else []
+    return head + (rest[:min(cut) + 1] + "***" if cut else rest)
+
+
+def _sentinel(text: str) -> tuple[str, int]:
+    """(host, port) of one sentinel, read as urllib reads a URL's host ('host:port', '[v6]:port', or a bare host on
+    Sentinel's port); ValueError when it is not one."""
+    try:
+        parts = urlsplit("//" + text)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number or out of range, a malformed [v6]
+        host = port = None
+    if not host or parts.username is not None or port == 0:
         raise ValueError(text)
-    return host, int(port or SENTINEL_PORT)
+    return host, port or SENTINEL_PORT
 
 
 def sentinel_address(url: str) -> SentinelAddress | None:
     """The Sentinel group a `redis+sentinel://` URL names; None for any other URL. ValueError (its message says what
-    is allowed, never the password) when the URL is not of the form SENTINEL_FORM."""
+    is allowed, never the password) when the URL is not of the form SENTINEL_FORM. Credentials are read as redis-py
+    reads a redis:// URL's: `user:password@`, `user@` (a user name alone) or `:password@` (a password alone)."""
     if not url.lower().startswith(SENTINEL_SCHEME):
         return None
-    rest = url[len(SENTINEL_SCHEME):]
-    netloc, _, path = rest.partition("/")
-    credentials, at, hosts = netloc.rpartition("@")
-    username = password = None
-    if at:
-        user, colon, secret = credentials.partition(":")
-        username, password = (unquote(user) or None, unquote(secret) or None) if colon else (None, unquote(user))
-    parts = path.split("/") if path else []
     try:
-        sentinels = tuple(_host_port(h.strip()) for h in hosts.split(","))
+        parts = urlsplit(url)
+    except ValueError:  # a malformed [v6] host
+        raise ValueError(f"the sentinels must be host:port, comma-separated; write {SENTINEL_FORM}") from None
+    encode = "a password's / ? # and @ must be percent-encoded (%2F %3F %23 %40); " \
+        if "@" in parts.path + parts.query + parts.fragment else ""
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(f"options after ? or # are not read here; {encode}write {SENTINEL_FORM}")
+    if encode:
+        raise ValueError(f"{encode}write {SENTINEL_FORM}")
+    hosts = parts.netloc.rpartition("@")[2]
+    try:
+        sentinels = tuple(_sentinel(h.strip()) for h in hosts.split(","))
     except ValueError:
         raise ValueError(f"the sentinels must be host:port, comma-separated; write {SENTINEL_FORM}") from None
-    if not parts or not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+    path = parts.path.removeprefix("/")
+    segments = (path[:-1] if path.endswith("/") else path).split("/")  # one trailing slash is allowed
+    if not segments[0] or len(segments) > 2 or (len(segments) == 2 and not re.fullmatch(r"[0-9]+", segments[1])):
         raise ValueError(f"the service name (and a database number) must follow the sentinels; write {SENTINEL_FORM}")
-    return SentinelAddress(sentinels, unquote(parts[0]), int(parts[1]) if len(parts) == 2 else 0, username, password)
+    return SentinelAddress(sentinels, unquote(segments[0]), int(segments[1]) if len(segments) == 2 else 0,
+                           unquote(parts.username) if parts.username else None,
+                           unquote(parts.password) if parts.password else None)
 
 
 def _invalid(message: str) -> PydanticCustomError:

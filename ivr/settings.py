@@ -36,7 +36,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.facts import parse_instant
-from ivr.deployment import TwilioSide, sentinel_address
+from ivr.deployment import TwilioSide, masked_url, sentinel_address
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
@@ -71,7 +71,7 @@ def _invalid(message: str) -> PydanticCustomError:
 def _shown(value: object) -> str:
     """A value quoted for an error message, on one line, shortened, with any user:password@ in a URL masked."""
     text = value if isinstance(value, str) else str(value)
-    text = re.sub(r"(?<=//)[^/@]*@", "***@", text)
+    text = masked_url(text)
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
 

@@ -5,6 +5,7 @@ has promoted the replica, and the next calls' records and jobs are on the new ma
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.connection import parse_url
 from rq import Queue
 
 from ivr.cli import main
+from ivr.deployment import SENTINEL_FORM, sentinel_address
 from ivr.settings import SettingsError, load_file_settings
 from ivr.state.keys import key
 from ivr.tools.standin import Event, OverHttp, StandIn
@@ -142,6 +145,8 @@ def test_a_failover_strands_no_caller_and_writes_go_to_the_new_master(group: Gro
     assert main(["call", "--at", OPEN, "--press", "1"]) == 0  # the CLI, in-process, on the same store
     assert "(in-process app, redis store)" in capsys.readouterr().out
     assert len(new_master.keys("ivr:call:*")) == records + 1
+    assert main(["emergency", "list"]) == 0  # the supervisors' command reaches the new master the same way
+    assert "no open emergency flags" in capsys.readouterr().out
 
 
 def test_a_sentinel_url_is_read_in_one_place_and_a_wrong_one_stops_the_command() -> None:
@@ -175,3 +180,69 @@ def test_the_ops_example_is_a_sentinel_config_redis_accepts(tmp_path: Path) -> N
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("url", "password"), [
+    ("redis+sentinel://:Qz7/Wx4@h1:26379/mymaster", "Qz7/Wx4"),  # a / not percent-encoded
+    ("redis+sentinel://:s3cr@t9@h1:26379", "s3cr@t9"),  # an @ not percent-encoded, no service
+    ("redis+sentinel://:Qz7?Wx4@h1:26379/mymaster", "Qz7?Wx4"),
+    ("redis+sentinel://:Qz7#Wx4@h1:26379/mymaster", "Qz7#Wx4"),
+    ("redis+sentinel://h1:26379/mymaster?password=Qz7@Wx4", "Qz7@Wx4"),  # redis-py reads a password from the query
+    ("redis+sentinel://:Qz7@Wx4@h1:x/mymaster", "Qz7@Wx4"),
+    ("http://:Qz7/Wx4@cache:6379/0", "Qz7/Wx4"),  # plain Redis, a wrong scheme
+    ("redis:/:hunter2@cache:6379/0", "hunter2"),  # a slash short
+])
+def test_no_part_of_a_password_is_in_the_error(url: str, password: str) -> None:
+    """A wrong REDIS_URL stops the command with the URL in the error, which goes to the terminal and the boot log:
+    none of the password may be in it, even where an unencoded / ? # or @ makes the URL ambiguous."""
+    with pytest.raises(SettingsError) as e:
+        load_file_settings({"REDIS_URL": url})
+    pieces = [piece for piece in re.split(r"[/?#@]", password) if len(piece) > 1]
+    assert (e.value.variable, [piece for piece in pieces if piece in str(e.value)]) == ("REDIS_URL", [])
+
+
+def test_the_masked_url_keeps_what_helps_find_the_mistake() -> None:
+    """The operator still sees the hosts and the service, and is told to percent-encode the password."""
+    with pytest.raises(SettingsError) as e:
+        load_file_settings({"REDIS_URL": "redis+sentinel://:pa/ss@h1:26379/mymaster"})
+    assert str(e.value) == ("REDIS_URL: 'redis+sentinel://***@h1:26379/mymaster': a password's / ? # and @ must be "
+                            f"percent-encoded (%2F %3F %23 %40); write {SENTINEL_FORM}")
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://h1:26379/mymaster?x=1", "redis+sentinel://h1:26379/mymaster/0?",
+                                 "redis+sentinel://h1:26379/mymaster#x"])
+def test_a_query_or_fragment_is_refused_not_read_into_the_service_name(url: str) -> None:
+    """`mymaster?x=1` taken as the service name would make every connection fail (no master of that name)."""
+    with pytest.raises(SettingsError) as e:
+        load_file_settings({"REDIS_URL": url})
+    assert str(e.value).endswith(f": options after ? or # are not read here; write {SENTINEL_FORM}")
+
+
+@pytest.mark.parametrize(("url", "service", "db"), [("redis+sentinel://h1/mymaster/", "mymaster", 0),
+                                                    ("redis+sentinel://h1/mymaster/3/", "mymaster", 3),
+                                                    ("redis+sentinel://h1/my%2Fmaster", "my/master", 0)])
+def test_one_trailing_slash_is_allowed(url: str, service: str, db: int) -> None:
+    """An operator who ends the URL with a slash means the same master."""
+    address = sentinel_address(load_file_settings({"REDIS_URL": url}).redis_url or "")
+    assert address is not None and (address.sentinels, address.service, address.db) == ((("h1", 26379),), service, db)
+
+
+@pytest.mark.parametrize("credentials", ["user@", "user:pw@", ":pw@", ":p%2Fw%40@", "u%40x:@", ""])
+def test_credentials_are_read_as_redis_py_reads_them(credentials: str) -> None:
+    """`user@` is a user name, as in any redis:// URL redis-py opens; `:password@` a password alone."""
+    address = sentinel_address(f"redis+sentinel://{credentials}h1:26379,[::1]:26380/hotline/1")
+    plain = parse_url(f"redis://{credentials}h1:26379/1")
+    assert address is not None
+    assert (address.username, address.password) == (plain.get("username"), plain.get("password"))
+    assert address.sentinels == (("h1", 26379), ("::1", 26380))
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://h1:0/hotline", "redis+sentinel://h1:65536/hotline",
+                                 "redis+sentinel://h1,,h2/hotline", "redis+sentinel://[::1/hotline",
+                                 "redis+sentinel://h1/hotline//", "redis+sentinel://h1/hotline/x",
+                                 "redis+sentinel://h1/hotline/²"])
+def test_a_wrong_sentinel_url_stops_the_command(url: str) -> None:
+    """Each is refused at boot with the form to write, rather than failing at the first call."""
+    with pytest.raises(SettingsError) as e:
+        load_file_settings({"REDIS_URL": url})
+    assert str(e.value).endswith(f"write {SENTINEL_FORM}")

@@ -351,20 +351,21 @@ class Store:
         return True
 
 
-def connect(settings: Settings) -> tuple[redis.Redis, str]:
+def connect(settings: Settings, wait: tuple[float, float] = (0.25, 0.5)) -> tuple[redis.Redis, str]:
     """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set. Behind Sentinel
     (redis+sentinel://) each new connection goes to the master the sentinels name, so after a failover the next
-    connection made (the first after a few seconds of degraded mode) writes to the new master."""
+    connection made (the first after a few seconds of degraded mode) writes to the new master. `wait`: seconds to
+    connect and to answer (a webhook's short defaults; a command run by hand may wait longer)."""
     address = sentinel_address(settings.redis_url or "")
+    timeouts = {"socket_connect_timeout": wait[0], "socket_timeout": wait[1]}
     if address is not None:
-        timeouts = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
         group = redis.sentinel.Sentinel(list(address.sentinels), sentinel_kwargs=timeouts)
         return group.master_for(address.service, db=address.db, username=address.username,
                                 password=address.password, health_check_interval=30,
                                 max_connections=MAX_REDIS_CONNECTIONS, **timeouts), "redis"
     if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.25, socket_timeout=0.5,
-                                      health_check_interval=30, max_connections=MAX_REDIS_CONNECTIONS)
+        client = redis.Redis.from_url(settings.redis_url, health_check_interval=30,
+                                      max_connections=MAX_REDIS_CONNECTIONS, **timeouts)
         return client, "redis"
     return fakeredis.FakeRedis(max_connections=MAX_REDIS_CONNECTIONS), "embedded"
 

@@ -51,7 +51,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
           f"{len(m.spec.languages)} languages)")
     print(f"ok: {routing_file} ({len(r.campaigns)} campaigns, {len(r.partners)} partners, "
           f"{len(r.spec.referrals)} referral lines)")
-    found = [*warnings(r, str(routing_file), now(args)), *fallback.drift(loaded, routing_file)]
+    found = [*warnings(r, str(routing_file), now(args)),
+             *fallback.drift(loaded, routing_file, file_settings(args).state_dir)]
     for w in found:
         print(w, file=sys.stderr)
     return 3 if found and not args.allow_warnings else 0

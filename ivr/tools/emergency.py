@@ -17,7 +17,6 @@ import json
 import time
 from typing import Any
 
-import redis
 import structlog
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -27,6 +26,7 @@ from ivr.settings import load_settings
 from ivr.state import emergency
 from ivr.state.jobs import twilio_client
 from ivr.state.keys import AGGREGATE_TTL
+from ivr.state.store import connect
 from ivr.tools.cli_common import Refused, file_settings, now
 from routing.model import PartnersFile
 
@@ -35,10 +35,11 @@ AUDIT = "ivr:emergency-audit"  # list: every reveal as JSON, newest first (no nu
 
 
 def _client(args: argparse.Namespace) -> Any:
-    url = file_settings(args).redis_url
-    if not url:
+    """The service's Redis, reached as the service reaches it (a Sentinel address too), with a person's patience."""
+    settings = file_settings(args)
+    if not settings.redis_url:
         raise Refused("ivr emergency: REDIS_URL is not set: flags are kept in the Redis the service writes")
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return connect(settings, wait=(2, 5))[0]
 
 
 def _when(at: dt.datetime) -> str:

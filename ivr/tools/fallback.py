@@ -8,7 +8,8 @@ referral lines open around the clock (every day, 00:00-24:00, no annual closure:
 hour), please call again, goodbye; then <Hangup/>. No URL back to this service, no recording (each language's voice),
 under Twilio's 64 kB.
 
-Each export records the document's hash beside the routing file (`fallback.sha256`); `ivr config check` warns when
+Each export records the document's hash in the service's state directory (IVR_STATE_DIR, private to its user; one
+record per routing file), never beside the config, which is often a read-only mount; `ivr config check` warns when
 the config would now export a different document (a referral line or a prompt changed), so the hosted copy is
 replaced before a campaign opens.
 """
@@ -25,8 +26,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.call.speaking import Speaker, referral_name
 from ivr.state.config import Loaded
+from ivr.state.private import private_dir
 from ivr.state.recordings import Recordings
-from ivr.tools.cli_common import Refused, file_options, files, load_config
+from ivr.tools.cli_common import Refused, file_options, file_settings, files, load_config
 from ivr.tools.standin import StandIn
 from ivr.tools.transports import StaticDocument
 from menus import HOME, Phone
@@ -34,7 +36,7 @@ from routing.model import Referral
 
 LANGUAGES = (HOME, "en")
 MAX_BYTES = 64 * 1024  # Twilio refuses a longer TwiML document
-RECORD = "fallback.sha256"  # beside the routing file: the hash of the last exported document
+RECORD = "fallback-{routing}.sha256"  # in the state directory: the last exported document's hash, per routing file
 
 
 def around_the_clock(referral: Referral) -> bool:
@@ -80,37 +82,57 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_file(routing_file: Path) -> Path:
-    """Where the last export's hash is kept: beside the routing file."""
-    return routing_file.parent / RECORD
+def record_file(state_dir: Path, routing_file: Path) -> Path:
+    """Where the hash of the last document exported from this routing file is kept: in the state directory, named
+    by the routing file's absolute path (a copy elsewhere, or another config, has its own record)."""
+    where = hashlib.sha256(str(routing_file.absolute()).encode()).hexdigest()[:16]
+    return state_dir / RECORD.format(routing=where)
 
 
-def drift(loaded: Loaded, routing_file: Path) -> list[str]:
+def drift(loaded: Loaded, routing_file: Path, state_dir: Path) -> list[str]:
     """`ivr config check`'s warning when the document the config exports now differs from the last one exported
-    (nothing when none was exported here)."""
-    record = record_file(routing_file)
-    if not record.is_file():
+    (nothing when none was exported from this routing file, or its record cannot be read)."""
+    record = record_file(state_dir, routing_file)
+    try:
+        last = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    except OSError:
         return []
-    if record.read_text(encoding="utf-8").strip() == digest(document(loaded)):
+    if last is None or last == digest(document(loaded)):
         return []
-    return [f"{record}: the fallback document would differ from the one last exported (the referral lines or the "
-            "prompts changed): run `ivr fallback export --out FILE` and replace the hosted copy"]
+    return [f"{routing_file}: the fallback document would differ from the one last exported (recorded in {record}; "
+            "the referral lines or the prompts changed): run `ivr fallback export --out FILE` and replace the "
+            "hosted copy"]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write the fallback document to --out (or stdout) and record its hash beside the routing file."""
+    """Write the fallback document to --out (or stdout) and record its hash in the state directory. The directory is
+    made (private) first, so an export that could not be recorded writes nothing; any error is one line."""
     loaded = load_config(args)
     text = document(loaded)
     size = len(text.encode())
     if size > MAX_BYTES:
         raise Refused(f"ivr fallback export: the document is {size} bytes, over Twilio's {MAX_BYTES}: "
                       "fewer referral lines or shorter prompts")
+    state_dir = file_settings(args).state_dir
+    record = record_file(state_dir, files(args)[1])
+    try:
+        private_dir(state_dir, "IVR_STATE_DIR")
+    except OSError as e:
+        raise Refused(f"ivr fallback export: cannot record the export in {state_dir} (IVR_STATE_DIR): "
+                      f"{e.strerror or e}") from None
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise Refused(f"ivr fallback export: cannot write {args.out}: {e.strerror or e}") from None
         print(f"wrote {args.out} ({size} bytes, {len(lines_for_fallback(loaded))} referral lines)", file=sys.stderr)
     else:
         sys.stdout.write(text + "\n")
-    record_file(files(args)[1]).write_text(digest(text) + "\n", encoding="utf-8")
+    try:
+        record.write_text(digest(text) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise Refused(f"ivr fallback export: the document was exported, but its record {record} cannot be written "
+                      f"({e.strerror or e}): `ivr config check` cannot tell when it is out of date") from None
     return 0
 
 
