@@ -290,3 +290,44 @@ def test_ivr_clock_setting_runs_on_from_the_given_instant(redis_url: str) -> Non
     assert result.connected is not None
     text = app.test_client().get("/metrics").get_data(as_text=True)
     assert "ivr_clock_offset_seconds -" in text
+
+
+def _folded(redis_url: str, day: str) -> dict[str, int]:
+    """Run the queued counting jobs; the campaign day's aggregate."""
+    from rq import Queue, SimpleWorker
+
+    client = redis.Redis.from_url(redis_url)
+    SimpleWorker([Queue("ivr", connection=client)], connection=client).work(burst=True)
+    return {k.decode(): int(v) for k, v in client.hgetall(f"ivr:agg:gw-2025:{day}").items()}
+
+
+class _StatusLater:
+    """Twilio's requests for a call to one app, and its status callback to another whose clock reads later."""
+
+    def __init__(self, during: object, after: object):
+        self.during, self.after = InProcess(during), InProcess(after)
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str, bytes]:
+        """Hand the request to the app of its time."""
+        return (self.after if url.endswith("/voice/status") else self.during).post(url, params, signature)
+
+
+def test_a_call_across_midnight_counts_on_the_day_it_came_in(make_app: AppFactory, redis_url: str) -> None:
+    """A call that comes in at 23:50 JST and ends after midnight is counted in its own day's 23:00 hour, not in the
+    next day's (the status callback's day with the start's hour)."""
+    transport = _StatusLater(make_app("2025-05-03T23:50:00+09:00"), make_app("2025-05-04T00:10:00+09:00"))
+    result = StandIn(transport, TOKEN, BASE, keys=["2"], caller=CALLER).call("/voice/incoming")
+    assert result.requests[-1] == ("/voice/status", 204)
+    assert _folded(redis_url, "2025-05-04") == {}
+    agg = _folded(redis_url, "2025-05-03")
+    assert (agg["calls"], agg["calls|under18"], agg["calls|under18|h23"]) == (1, 1, 1)
+
+
+def test_a_caller_who_leaves_in_the_japanese_menu_counts_as_japanese(make_app: AppFactory, redis_url: str) -> None:
+    """A caller who hangs up while the top menu (Japanese) plays has no option and no language in their record yet:
+    the breakdown by language counts them as `ja`, not `other`."""
+    app = make_app(OPEN)
+    assert post(app, "/voice/incoming", TWILIO).status_code == 200
+    assert post(app, "/voice/status", {**TWILIO, "CallStatus": "completed"}).status_code == 204
+    agg = _folded(redis_url, "2025-05-03")
+    assert (agg["calls"], agg["lang|ja"], agg.get("lang|other", 0)) == (1, 1, 0), agg

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from common.facts import DIAL_ANSWERED, QUEUE_ANSWERED
+from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED
 
 LANGUAGE = re.compile(r"[a-z]{2,8}")  # the menu's language codes (ja, easy, en, fil...): anything else is "other"
 MAX_TALK = 6 * 3600  # a longer conversation is counted as this long (a stuck bridge must not swamp the hour)
@@ -35,9 +35,23 @@ def talk_seconds(kind: str, result: str, record: dict[str, str], now: dt.datetim
 
 
 def language(record: dict[str, str]) -> str:
-    """The caller's language as counted: a menu code, else 'other'."""
+    """The caller's language as counted: a menu code; the home language (Japanese) for a caller who rang while the
+    line was open and hung up in the top menu, which is in that language (their record has no option and no
+    language yet); else 'other' (a caller who chose the foreign-language option and left before naming one)."""
     lang = record.get("lang", "")
+    if not lang and not record.get("option") and record.get("outcome") == "open":
+        return HOME
     return lang if LANGUAGE.fullmatch(lang) else "other"
+
+
+def started(text: str | None, now: dt.datetime) -> dt.datetime:
+    """The instant a call came in, from its record (`started`, ISO with zone): the day and the hour it counts
+    toward, even when its status callback comes after midnight JST. `now` when the record is gone or unreadable."""
+    try:
+        when = dt.datetime.fromisoformat(text) if text else now
+    except ValueError:
+        return now
+    return when if when.tzinfo is not None else now
 
 
 def talk_key(option: str, hour: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,14 +89,30 @@ def language_table(days: Sequence[DayCounts]) -> tuple[list[str], list[list[int]
     return names, [[answered[c], max(calls[c] - answered[c], 0)] for c in names]
 
 
-def table_rows(label: str, names: list[str], columns: Sequence[str], cells: list[list[int]], publish: bool) \
-        -> list[list[str]]:
-    """A breakdown as CSV rows, with its totals ("all"), published (suppressed) or exact; the header first."""
-    grid = disclosure.publish(cells) if publish else [[str(v) for v in r] for r in disclosure.with_totals(cells)]
+def table_rows(label: str, names: list[str], columns: Sequence[str], cells: list[list[int]], publish: bool,
+               main: Mapping[int, str] | None = None) -> list[list[str]]:
+    """A breakdown as CSV rows, with its totals ("all"), published (suppressed) or exact; the header first. `main`:
+    the report's own totals (calls, answered) as exact value -> published text; a total of the breakdown with the
+    same value is the same number to a reader (`linked`)."""
+    if publish:
+        known, withheld = linked(disclosure.with_totals(cells), main or {})
+        grid = disclosure.publish(cells, known=known, withheld=withheld)
+    else:
+        grid = [[str(v) for v in r] for r in disclosure.with_totals(cells)]
     out = [[label, *columns, "all", "answered_share"]]
     for name, row in zip([*names, "all"], grid, strict=True):
         out.append([name, *row, disclosure.rate(row[0], row[-1])])
     return out
+
+
+def linked(grid: list[list[int]], main: Mapping[int, str]) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Which totals of a breakdown (its last row, with margins) the main report publishes too: those equal to one of
+    its totals. (known: the main report shows the number, so a reader has it; withheld: the main report hides it, so
+    the breakdown hides it too.) Equal by chance is treated as the same number: that only hides more."""
+    last = len(grid) - 1
+    known = {(last, j) for j, v in enumerate(grid[last]) if v in main and main[v].isdigit()}
+    withheld = {(last, j) for j, v in enumerate(grid[last]) if v in main and not main[v].isdigit()}
+    return known, withheld
 
 
 def day_bins(hours: list[tuple[dt.datetime, int]], k: int) -> list[tuple[dt.datetime, int, int]]:

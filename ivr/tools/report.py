@@ -141,9 +141,14 @@ def write(out_dir: Path, campaign: Campaign, days: list[Day], options: list[str]
     suffix = "-published" if publish else ""
     table = rows(days, options, publish)
     files = [csv_file(out_dir / f"report-{campaign.id}{suffix}.csv", [list(COLUMNS), *table])]
-    langs = published.table_rows("language", *_named(published.language_table(days)), publish)
+    main: dict[int, str] = {}  # the report's totals (exact -> published): a breakdown's total equal to one is linked
+    for measure, text in zip(("calls", "answered"), next(r for r in table if r[:2] == ["total", "all"])[2:4],
+                             strict=True):
+        value = disclosure.with_totals(matrix(days, options, measure))[-1][-1]
+        main[value] = text if text.isdigit() or value not in main else main[value]
+    langs = published.table_rows("language", *_named(published.language_table(days)), publish, main)
     by_partner = published.table_rows("partner", *_named(published.partner_table(partners or {}),
-                                                         published.OUTCOMES), publish)
+                                                         published.OUTCOMES), publish, main)
     files += [csv_file(out_dir / f"by-language-{campaign.id}{suffix}.csv", langs),
               csv_file(out_dir / f"by-partner-{campaign.id}{suffix}.csv", by_partner)]
     hourly, answers = (out_dir / f"{name}-{campaign.id}{suffix}.png" for name in ("calls-per-hour", "answer-rate"))

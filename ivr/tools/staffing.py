@@ -159,10 +159,9 @@ def _hour(routing: Routing, campaign: Campaign, offered: list[str], options: lis
     taken: dict[str, tuple[float, float]] = {}  # partner -> (calls, talk seconds) it takes this hour
     for o, partners in shifts.items():
         lam, handling, _ = load.get(o, (0.0, 0.0, ""))
-        weights = sum(p.weight for p in partners)
-        for p in partners:
+        shared = routing.plans[campaign.plan][o].share is not None if o in routing.plans[campaign.plan] else False
+        for p, share in spread(partners, lam, handling, within, target, shared):
             calls, seconds = taken.get(p.id, (0.0, 0.0))
-            share = lam * p.weight / weights
             taken[p.id] = (calls + share, seconds + share * handling)
     over = {pid for pid, (calls, seconds) in taken.items()
             if routing.partners[pid].capacity is not None and calls
@@ -178,6 +177,42 @@ def _hour(routing: Routing, campaign: Campaign, offered: list[str], options: lis
         out.append(Need(hour, o, lam, handling, source if lam else "", seats, tuple(p.id for p in partners),
                         capacity, short))
     return out
+
+
+def spread(partners: list[Partner], lam: float, handling: float, within: float, target: float, shared: bool) \
+        -> list[tuple[Partner, float]]:
+    """How an option's calls in an hour fall to its partners on shift: by weight where its plan shares the shift;
+    else in shift order, as the calls are routed: each takes what its places answer on target (the first all of
+    them while it can), the rest pass to the next, and the last (or one without a cap) takes all that is left."""
+    if not partners:
+        return []
+    if shared:
+        weights = sum(p.weight for p in partners)
+        return [(p, lam * p.weight / weights) for p in partners]
+    out, rest = [], lam
+    for n, p in enumerate(partners):
+        last = n == len(partners) - 1 or p.capacity is None
+        take = rest if last else min(rest, answerable(p.capacity or 0, handling, within, target))
+        out.append((p, take))
+        rest -= take
+        if last:
+            break
+    return out
+
+
+def answerable(places: int, handling: float, within: float, target: float) -> float:
+    """The most calls per hour `places` counsellors answer on target (Erlang C, by bisection)."""
+    if places <= 0 or handling <= 0:
+        return 0.0
+    lo, hi = 0.0, places * 3600 / handling  # at `places` Erlangs of traffic no number of calls is answered on target
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        try:
+            fits = seats_needed(mid, handling, within, target) <= places
+        except ValueError:
+            fits = False
+        lo, hi = (mid, hi) if fits else (lo, mid)
+    return lo
 
 
 def table_lines(needs: list[Need], options: list[str]) -> list[str]:

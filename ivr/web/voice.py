@@ -155,7 +155,7 @@ def status() -> Response:
         store.enqueue(fold_call, {
             "call": g.call,
             "campaign": rec.get("campaign", ""),
-            "day": jst_day(g.instant),
+            "day": jst_day(tally.started(rec.get("started"), g.instant)),  # the day of its hour, not of its end
             "option": rec.get("option", ""),
             "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
             "hour": started_hour(rec.get("started")),
