@@ -16,11 +16,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ivr.state.handover import MOVES
 from ivr.state.jobs import SMS_REASONS, sms_failures, sms_outcomes
 from ivr.state.logins import SUBJECTS as LOCKOUT_SUBJECTS
 
 ENDPOINTS = ("incoming", "menu", "language", "wait", "queue_done", "dial_done", "referrals", "status", "fallback",
-             "transfer")
+             "transfer", "desk")
 ROUTE_OUTCOMES = ("queued", "dialled", "overflowed", "referral", "closed", "fallback")
 REJECTIONS = ("unsigned", "forged", "too_large")
 INPUT_PROBLEMS = ("wrong", "empty", "unclear", "unsure")  # unclear: speech that named nothing; unsure: confirm
@@ -98,6 +99,11 @@ class Metrics:
                                        "the caller consented", ["consent"], registry=r)
         for consent in ("yes", "no"):
             self.emergency_flags.labels(consent)
+        self.desk_moves = Counter("ivr_desk_moves_total", "Callers a counsellor took, by whether Twilio moved them to "
+                                  "the counsellor's desk at once (moved; gone: no longer in that queue; failed; off: "
+                                  "not asked) rather than at their next wait round", ["result"], registry=r)
+        for result in MOVES:
+            self.desk_moves.labels(result)
         self.prime_logins(("unknown",))
         for result in RELOAD_RESULTS:
             self.reloads.labels(result)

@@ -1,13 +1,13 @@
 """A caller's side of the counsellors' line beyond the partner's queue: over to the desk of the counsellor who took
 them, and on to another option's line when the counsellor transfers them.
 
-A counsellor takes the caller who has waited longest (ivr.state.handover) and hears that caller's details; at their
-next wait round the caller leaves the partner's queue for that counsellor's own queue (the desk), where the
-counsellor's `<Dial><Queue>` bridges them. When the bridge ends, the caller's queue action asks what the counsellor
-decided: nothing yet (a short wait, then goodbye as after any call), `pending` (the counsellor pressed `*` and is
-choosing: the caller holds, and is put through to the general line if no choice comes), `ended` (goodbye), or an
-option and language: the caller hears that they are being connected, in their language, and joins that option's
-chain on the urgent lane, taken first.
+A counsellor takes the caller who has waited longest (ivr.state.handover) and hears that caller's details; the
+caller leaves the partner's queue for that counsellor's own queue (the desk), moved there by Twilio at once or, when
+that cannot be done, at their next wait round, and the counsellor's `<Dial><Queue>` bridges them there. When the
+bridge ends, the caller's queue action asks what the counsellor decided: nothing yet (a short wait, then goodbye
+as after any call), `pending` (the counsellor pressed `*` and is choosing: the caller holds, and is put through to
+the general line if no choice comes), `ended` (goodbye), or an option and language: the caller hears that they are
+being connected, in their language, and joins that option's chain on the urgent lane, taken first.
 """
 
 from __future__ import annotations

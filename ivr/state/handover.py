@@ -11,17 +11,29 @@ cannot be recorded (the caller's side, which waits for one, puts the caller thro
   request for the `<Queue url>` document (CallSid: the dequeued caller, DequeingCallSid: the counsellor).
 - `ivr:transfer:<caller CallSid>`: what the counsellor decided after the bridge: `pending` (they pressed `*` and
   are choosing), `ended` (no transfer), or `to:<option>:<language>`; TRANSFER_TTL.
+
+A claimed caller is moved to the desk at once where Twilio's REST API is configured: each wait round notes on the
+caller's call record the queue Twilio holds them in (`queue_sid`, from the waitUrl request's QueueSid) and their lane
+(`lane`: partner, option, language, step), and the counsellor's request asks Twilio to dequeue that member to the
+desk (`move`, Twilio's queue Member resource). When that fails (no account SID, Twilio's refusal, the caller already
+gone, Twilio out of reach) the caller still comes over at their next wait round.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import requests
 import structlog
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 
+from ivr.settings import ServiceSettings
+from ivr.state import jobs
 from ivr.state.keys import key
 from ivr.state.store import Store, valid_call_sid
 
@@ -30,6 +42,9 @@ CLAIM_TTL = 60  # seconds a claimed caller is kept for the counsellor's desk (a 
 TRANSFER_TTL = 10 * 60  # seconds a counsellor's decision about a caller is kept
 LOOK_AHEAD = 20  # callers of a queue looked at for one not already claimed
 PENDING, ENDED = "pending", "ended"
+QUEUE_SID = re.compile(r"QU[0-9a-fA-F]{32}")
+MOVE_TIMEOUT = 4.0  # seconds the counsellor's request waits for Twilio to move the caller (Twilio allows 15 in all)
+MOVES = ("moved", "gone", "failed", "off")  # Twilio moved the caller; said they are not in that queue; other; not asked
 
 
 @dataclass(frozen=True)
@@ -168,3 +183,27 @@ def taken(store: Store, caller_sid: str | None) -> None:
     sid = valid_call_sid(caller_sid)
     if sid is not None:
         _guarded(store, "transfer", None, lambda: store.client.delete(key("transfer", sid)))
+
+
+def waits_in(store: Store, caller_sid: str | None, queue_sid: str, lane: str) -> None:
+    """At a wait round: the queue Twilio holds the caller in and their lane (a query: partner, option, language,
+    step), so a counsellor who takes them can have them moved to the desk at once."""
+    if QUEUE_SID.fullmatch(queue_sid):
+        store.record(caller_sid, queue_sid=queue_sid, lane=lane)
+
+
+def move(settings: ServiceSettings, queue_sid: str | None, caller_sid: str, url: str) -> str:
+    """Ask Twilio to dequeue the caller from that queue to `url` now (MOVES: what came of it). Only Twilio's error
+    code and HTTP status are logged; whatever happens, the caller's next wait round still takes them over."""
+    if not settings.account_sid or not queue_sid or not QUEUE_SID.fullmatch(queue_sid):
+        return "off"
+    client = jobs.twilio_client(settings, jobs.HTTP_CLIENT or TwilioHttpClient(timeout=MOVE_TIMEOUT))
+    try:
+        client.queues(queue_sid).members(caller_sid).update(url=url, method="POST")
+    except TwilioRestException as e:  # 400/404: already out of that queue (gone, or over at a wait round)
+        log.warning("desk_move_refused", code=e.code, status=e.status)
+        return "gone" if e.status in (400, 404) else "failed"
+    except (TwilioException, requests.RequestException) as e:
+        log.warning("desk_move_failed", error=type(e).__name__)
+        return "failed"
+    return "moved"

@@ -32,7 +32,7 @@ from ivr.state import handover
 from ivr.state.gauges import caller_taken, counsellor_seen
 from ivr.state.logins import Attempt
 from ivr.web.helpers import answer, ext, flow, param, small_int
-from ivr.web.transfers import desk_name
+from ivr.web.transfers import desk_name, move_now
 from routing.model import Counsellor
 from routing.pins import DUMMY_HASH, PIN_MAX, pin_matches
 
@@ -166,9 +166,10 @@ def pin() -> Response:
 
 def bridge(c: Counsellor, idle: int) -> Response:
     """Take the caller who has waited longest (urgent queue first), whisper who they are, and dial this
-    counsellor's desk, where that caller, and only they, comes over at their next wait round. With nobody waiting,
-    wait on the partner's queue (whoever comes next is bridged at once, with no whisper); while the only callers
-    waiting are on their way to other desks, look again shortly. `*` during the bridge ends it for a transfer."""
+    counsellor's desk, where that caller, and only they, comes over: moved by Twilio at once, else at their next
+    wait round (ivr.web.transfers). With nobody waiting, wait on the partner's queue (whoever comes next is bridged
+    at once, with no whisper); while the only callers waiting are on their way to other desks, look again shortly.
+    `*` during the bridge ends it for a transfer."""
     routing, menu, store = flow().routing, flow().menu, ext("store")
     if not store.degraded:  # "logged in" on the dashboard: seen on the line lately (by session tag, never the id)
         counsellor_seen(store.client, c.partner, session_tag(c.id))
@@ -190,6 +191,7 @@ def bridge(c: Counsellor, idle: int) -> Response:
             minutes=str(max(1, round(took.waited / 60))))
         dial = r.dial(timeout=DESK_WAIT, action=after, method="POST", hangup_on_star=True)
         dial.queue(desk_name(c.id), url=url_for("counselor.connecting", l=lang), method="POST")
+        move_now(took, desk_name(c.id))  # the caller over to the desk now; else at their next wait round
         return reply(r, f"counsellor:{c.partner}:bridge:{took.queue}")
     if not store.degraded and handover.waiting_unclaimed(store, queues):
         r.pause(length=LOOK_AGAIN)  # callers on their way to other desks: the partner's queue is not for now

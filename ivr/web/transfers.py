@@ -1,24 +1,34 @@
 """The caller's webhooks' part in the counsellors' line: over to the desk of the counsellor who took the caller, and
 what happens when their bridge ends (ivr.call.transfer). The voice blueprint calls these; the state is in
-ivr.state.handover, named by CallSid only."""
+ivr.state.handover, named by CallSid only.
+
+A caller a counsellor took goes over to the desk by whichever comes first: Twilio moving them at the counsellor's
+request (`move_now`, then `/voice/desk`; Twilio also requests the partner queue's action, QueueResult `redirected`),
+or their next wait round (`<Leave>`, then the action, QueueResult `leave`). Each of these answers with the same
+`<Enqueue>` to the desk, so it does not matter which of them Twilio acts on or in what order they come."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
-from flask import Response, g
+from flask import Response, g, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import QUEUE_ANSWERED
 from ivr.call import transfer
 from ivr.call.step import Step
 from ivr.state import handover
-from ivr.web.helpers import answer, ext, flow, lane, param, small_int
+from ivr.web.helpers import answer, ext, flow, lane, param, public_base, small_int
 
 log = structlog.get_logger("ivr.transfer")
 DESK_CONTEXT = b"ivr counsellor desk\x00"
+DESK_NAME = re.compile(transfer.DESK + "[0-9a-f]{16}")
+LANE_KEYS = frozenset({"p", "o", "l", "s", "u", "w", "f"})  # the partner and the lane, as in a wait URL
 
 
 def desk_name(counsellor_id: str) -> str:
@@ -36,11 +46,45 @@ def leave_for_desk() -> Response | None:
     return answer(Step(r, "desk:leave"))
 
 
+def noted_in_queue() -> None:
+    """At a wait round: note the queue Twilio holds the caller in and their lane, for a move at once."""
+    handover.waits_in(ext("store"), g.sid, param("QueueSid"), urlencode({"p": param("p"), **lane().params}))
+
+
+def move_now(took: handover.Claimed, desk: str) -> None:
+    """Ask Twilio to move the caller a counsellor just took to that counsellor's desk now, not at their next wait
+    round (up to about 20 s later); counted by what came of it (ivr_desk_moves_total)."""
+    query: dict[str, Any] = {k: v for k, v in parse_qsl(took.record.get("lane", "")) if k in LANE_KEYS}
+    url = public_base() + url_for("voice.desk", d=desk, q=took.queue, qt=int(took.waited), **query)
+    result = handover.move(ext("settings"), took.record.get("queue_sid"), took.sid, url)
+    ext("metrics").desk_moves.labels(result).inc()
+
+
+def moved() -> Response:
+    """/voice/desk: Twilio moved the caller out of the partner's queue at the counsellor's request: to the desk,
+    as at a wait round (the URL is the service's own, signed by Twilio: a desk name that is not one puts the
+    caller back at the front of the partner's line)."""
+    store, desk = ext("store"), param("d")
+    if not DESK_NAME.fullmatch(desk):
+        return answer(transfer.back_from_desk(flow(), g.instant, lane()))
+    handover.arrived(store, g.sid)
+    store.left(param("q"), g.sid)
+    store.record(g.sid, desk=desk)  # for the partner queue's action, if it comes after this request
+    return answer(transfer.to_desk(flow(), lane(), desk, param("p"), small_int("qt", 0, 86400)))
+
+
 def to_desk() -> Response | None:
-    """The caller left the partner's queue for the desk of the counsellor who took them (no outcome is counted:
-    they keep their place at the partner); None for any other queue outcome."""
-    store = ext("store")
-    if param("QueueResult").lower() != "leave" or (desk := handover.desk_of(store, g.sid)) is None:
+    """The caller left the partner's queue for the desk of the counsellor who took them, at a wait round (leave) or
+    moved by Twilio (redirected): no outcome is counted, they keep their place at the partner; None for any other
+    queue outcome."""
+    store, result = ext("store"), param("QueueResult").lower()
+    if result == "leave":
+        desk = handover.desk_of(store, g.sid)
+    elif result == "redirected" and not param("q").startswith(transfer.DESK):
+        desk = handover.desk_of(store, g.sid) or store.call(g.sid).get("desk")
+    else:
+        return None
+    if desk is None:
         return None
     handover.arrived(store, g.sid)
     store.left(param("q"), g.sid)

@@ -67,6 +67,7 @@ def wait() -> Response:
     """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
     if (over := transfers.leave_for_desk()) is not None:  # a counsellor took this caller: to their desk
         return over
+    transfers.noted_in_queue()  # the queue (QueueSid) and lane, so a counsellor who takes the caller moves them at once
     if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
         return answer(flow().patience.choice(g.instant, lane(), digits()))
     return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
@@ -125,6 +126,12 @@ def queue_done() -> Response:
     ext("store").record(g.sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
     return transfers.after_queue(result) or answer(flow().queue_done(g.instant, result, lane()))
+
+
+@bp.route("/desk", methods=["POST", "GET"])
+def desk() -> Response:
+    """Twilio moved the caller out of the partner's queue for the counsellor who took them: over to their desk."""
+    return transfers.moved()
 
 
 @bp.route("/transfer", methods=["POST", "GET"])
