@@ -39,32 +39,31 @@ class Figures:
         return sum(n for (p, _), n in self.waiting.items() if p == partner)
 
 
-def counsellor_seen(client: redis.Redis, partner: str, tag: str, now: float | None = None) -> None:
-    """Note that a counsellor of this partner is on the line now (by their session tag, never their id). Best
-    effort."""
+def _stamp(client: redis.Redis, zkey: str, member: str, keep: int, now: float | None) -> None:
+    """Put `member` in the sorted set `zkey` at time `now`, and drop what is older than `keep` seconds (the set
+    itself expires then too). Best effort: a failing Redis changes nothing for the caller or the counsellor."""
     now = time.time() if now is None else now
     try:
         pipe = client.pipeline(transaction=True)
-        pipe.zadd(key("online", partner), {tag: now})
-        pipe.zremrangebyscore(key("online", partner), "-inf", now - PRESENCE)
-        pipe.expire(key("online", partner), PRESENCE)
+        pipe.zadd(zkey, {member: now})
+        pipe.zremrangebyscore(zkey, "-inf", now - keep)
+        pipe.expire(zkey, keep)
         pipe.execute()
     except redis.RedisError:
         return
+
+
+def counsellor_seen(client: redis.Redis, partner: str, tag: str, now: float | None = None) -> None:
+    """Note that a counsellor of this partner is on the line now (by their session tag, never their id). Best
+    effort."""
+    _stamp(client, key("online", partner), tag, PRESENCE, now)
 
 
 def caller_taken(client: redis.Redis, partner: str, tag: str, now: float | None = None) -> None:
     """Note that a counsellor of this partner has just taken a waiting caller (by the session's tag and the time,
     never the caller), for the rate an honest wait estimate is made from. Best effort."""
     now = time.time() if now is None else now
-    try:
-        pipe = client.pipeline(transaction=True)
-        pipe.zadd(key("taken", partner), {f"{tag}:{now:.3f}": now})
-        pipe.zremrangebyscore(key("taken", partner), "-inf", now - TAKEN_WINDOW)
-        pipe.expire(key("taken", partner), TAKEN_WINDOW)
-        pipe.execute()
-    except redis.RedisError:
-        return
+    _stamp(client, key("taken", partner), f"{tag}:{now:.3f}", TAKEN_WINDOW, now)
 
 
 def taken_lately(client: redis.Redis, partner: str, window: int, now: float | None = None) -> int:

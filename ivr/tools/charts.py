@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
@@ -14,6 +15,20 @@ from routing.preview import coverage
 
 GAP = "#d62728"
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
+
+
+def hourly_axes_saved(fig: Figure, ax: Any, ylabel: str, path: Path) -> Path:
+    """Finish a chart of lines over the hours of a campaign (JST on the x axis) and save it to `path`: the legend
+    when there is a line to name (a campaign with no calls yet has none), a light grid, dates as month-day hour."""
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:00"))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
 
 
 def coverage_png(routing: Routing, campaign_id: str, out: Path, language_option: str | None = None) -> Path:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from common import disclosure
 from common.facts import DIAL_ANSWERED, JST, QUEUE_ANSWERED
 from ivr.state.keys import key
+from ivr.tools.charts import hourly_axes_saved
 from routing.model import Campaign
 
 OUTCOMES = ("answered", "passed_on", "caller_hung_up")  # what became of a partner's offered calls
@@ -164,15 +165,7 @@ def hourly_chart(path: Path, campaign: Campaign, days: Sequence[DayCounts], opti
         if any(y == y and y > 0 for y in ys):
             ax.plot(xs, ys, label=option, linewidth=1.2)
     ax.set_title(f"{campaign.id}: calls per hour by option (JST), published: bins of at least {k} calls")
-    ax.set_ylabel("calls per hour")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:00"))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return hourly_axes_saved(fig, ax, "calls per hour", path)
 
 
 def answer_chart(path: Path, campaign: Campaign, daily: list[tuple[str, str, str]]) -> Path:

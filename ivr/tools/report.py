@@ -28,6 +28,7 @@ from ivr.state import callers
 from ivr.state.jobs import WAIT_BUCKETS
 from ivr.state.keys import key
 from ivr.tools import published
+from ivr.tools.charts import hourly_axes_saved
 from routing.model import Campaign
 
 SMALL = disclosure.K
@@ -192,15 +193,7 @@ def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[
         if any(ys):
             ax.plot(xs, ys, label=option, linewidth=1.2)
     ax.set_title(f"{campaign.id}: calls per hour by option (JST)")
-    ax.set_ylabel("calls")
-    if ax.get_legend_handles_labels()[0]:  # a campaign with no calls yet has no line to name
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:00"))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return hourly_axes_saved(fig, ax, "calls", path)
 
 
 def answer_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
