@@ -132,40 +132,49 @@ start_ivr() {
   IVR_PID=$!
   wait_healthy "$IVR_PID" "$IVR_BASE"
   "$PY" "$SIGN" ready "$IVR_BASE" redis
-  IVR_WORKERS=$(grep -c 'Booting worker' "$TMP/ivr.log" || true)
+  local n=0
+  for _ in $(seq 30); do  # every worker booted: the count holds still for 0.3 s
+    sleep 0.3
+    [[ $(grep -c 'Booting worker' "$TMP/ivr.log") == "$n" && $n -gt 0 ]] && break
+    n=$(grep -c 'Booting worker' "$TMP/ivr.log" || true)
+  done
+  IVR_WORKERS=$n
 }
 
-# The stack's limit: bench/bare.py under the same gunicorn config file (the one `ivr serve` used, also when
-# PYTHONPATH points at another tree) and worker count as the service.
-start_bare() {
-  BARE_PORT=$(free_port)
-  BARE_BASE="http://127.0.0.1:$BARE_PORT"
-  local workers conf
-  workers=${WORKERS:-$IVR_WORKERS}
-  conf=$(cd "$TMP" && "$PY" -c 'import ivr, os; print(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))')
-  (cd "$TMP" && exec env -u PROMETHEUS_MULTIPROC_DIR -u IVR_RUNTIME_DIR IVR_BIND="127.0.0.1:$BARE_PORT" \
-    WEB_CONCURRENCY="$workers" setsid "$PY" -m gunicorn -c "$conf" --pythonpath "$HERE" \
-    bare:app) >"$TMP/bare.log" 2>&1 &
-  BARE_PID=$!
-  wait_healthy "$BARE_PID" "$BARE_BASE"
-}
-
-# Resident memory of every worker of the service, every few seconds, into $TMP/rss.tsv (time, pid, kB).
-# start_peer VALIDATE: the peer (bench/peer.py, Twilio's Flask phone-tree sample's shape), without (0) or with (1)
-# the request validation of Twilio's Flask security guide, under the same gunicorn config and worker count.
-start_peer() {
-  local port workers conf pid
+# start_app LOG MODULE [VAR=VALUE...]: a Flask app of bench/ (bare:app, peer:app) under ivr serve's own gunicorn
+# config and worker count; REDIS_URL is set (the app never uses it) only so the config keeps that many workers, as it
+# does for the service (without it, the config runs one). Fails unless the same number of workers booted. Sets
+# APP_PID and APP_BASE.
+start_app() {
+  local log=$1 module=$2 port workers conf
+  shift 2
   port=$(free_port)
   workers=${WORKERS:-$IVR_WORKERS}
   conf=$(cd "$TMP" && "$PY" -c 'import ivr, os; print(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))')
-  (cd "$TMP" && exec env -u PROMETHEUS_MULTIPROC_DIR -u IVR_RUNTIME_DIR IVR_BIND="127.0.0.1:$port" \
-    PEER_VALIDATE="$1" WEB_CONCURRENCY="$workers" setsid "$PY" -m gunicorn -c "$conf" --pythonpath "$HERE" \
-    peer:app) >"$TMP/peer$1.log" 2>&1 &
-  pid=$!
-  wait_healthy "$pid" "http://127.0.0.1:$port"
-  if [[ $1 == 1 ]]; then PEERV_PID=$pid; PEERV_BASE="http://127.0.0.1:$port"; else PEER_PID=$pid; PEER_BASE="http://127.0.0.1:$port"; fi
+  (cd "$TMP" && exec env -u PROMETHEUS_MULTIPROC_DIR -u IVR_RUNTIME_DIR REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+    IVR_BIND="127.0.0.1:$port" WEB_CONCURRENCY="$workers" "$@" \
+    setsid "$PY" -m gunicorn -c "$conf" --pythonpath "$HERE" "$module") >"$TMP/$log" 2>&1 &
+  APP_PID=$!
+  APP_BASE="http://127.0.0.1:$port"
+  wait_healthy "$APP_PID" "$APP_BASE"
+  for _ in $(seq 50); do [[ $(grep -c 'Booting worker' "$TMP/$log") -ge $workers ]] && break; sleep 0.1; done
+  [[ $(grep -c 'Booting worker' "$TMP/$log") == "$workers" ]] || die "$module: not $workers workers (see $TMP/$log)"
 }
 
+start_bare() {
+  start_app bare.log bare:app
+  BARE_PID=$APP_PID
+  BARE_BASE=$APP_BASE
+}
+
+# start_peer VALIDATE: the peer (bench/peer.py, Twilio's Flask phone-tree sample's shape), without (0) or with (1)
+# the request validation of Twilio's Flask security guide.
+start_peer() {
+  start_app "peer$1.log" peer:app PEER_VALIDATE="$1"
+  if [[ $1 == 1 ]]; then PEERV_PID=$APP_PID; PEERV_BASE=$APP_BASE; else PEER_PID=$APP_PID; PEER_BASE=$APP_BASE; fi
+}
+
+# Resident memory of every worker of the service, every few seconds, into $TMP/rss.tsv (time, pid, kB).
 start_sampler() {
   local every=${1:-2}
   (while true; do
