@@ -80,7 +80,7 @@ machine() {
   echo "loadavg:  $(load_now) (1/5/15 min, before the run)"
   echo "python:   $("$PY" --version 2>&1) ($(command -v "$PY"))"
   echo "gunicorn: $("$PY" -c 'import gunicorn; print(gunicorn.__version__)')," \
-       "$(cd "$TMP" && "$PY" -c 'import runpy, os, ivr
+       "$(cd "$TMP" && REDIS_URL=redis://127.0.0.1:1/0 "$PY" -c 'import runpy, os, ivr
 c = runpy.run_path(os.path.join(os.path.dirname(ivr.__file__), "gunicorn_conf.py"))
 print("worker_class", c["worker_class"], "workers", c["workers"], "threads", c.get("threads", 1),
       "keepalive", c.get("keepalive", 2))' 2>/dev/null)"
