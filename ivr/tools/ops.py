@@ -162,7 +162,8 @@ def register(sub: Any) -> None:
 
     change("pause", "take a partner out of every route (its waiting callers move on)", "PARTNER", True)
     change("resume", "put a paused partner back", "PARTNER", False)
-    change("close", "stop offering an option (its callers go to the general line)", "OPTION", True)
+    change("close", "stop offering an option (its callers go to the general line; an urgent option's keep the "
+           "urgent lane)", "OPTION", True)
     change("open", "offer a closed option again", "OPTION", False)
     announce = change("announce", "play a prepared announcement (menu.yaml) after the greeting", "ID", True)
     announce.add_argument("--clear", action="store_true", help="stop the announcement")
