@@ -46,6 +46,16 @@ def after_bridge(app, caller: str, queue: str = "general-tsunagari") -> CallResu
         first={"QueueResult": "bridged", "QueueSid": "QU" + "0" * 32, "QueueTime": "300"}, call_sid=caller)
 
 
+def bridged(app, n: int) -> tuple[InProcess, str, str]:  # type: ignore[no-untyped-def]
+    """A caller waiting on the general line and counsellor `n` logged in and bridged to them: the transport, the
+    caller's CallSid and the counsellor's Dial action URL."""
+    transport = InProcess(app)
+    caller = waiting(app, ["1"])
+    login = xml(transport, "/counselor/pin?c=1001&n=1", {"CallSid": sid(n), "From": COUNSELLOR, "Digits": "482193"})
+    xml(transport, "/counselor/connecting?l=ja", {"CallSid": caller, "DequeingCallSid": sid(n)})
+    return transport, caller, login.split('<Dial action="')[1].split('"')[0].replace("&amp;", "&")
+
+
 def test_two_counsellors_at_once_each_hear_their_own_callers_details(make_app: AppFactory) -> None:
     """Two counsellors logging in at the same moment against two waiting callers: each whisper names the caller
     that counsellor is then bridged to, and each caller goes over to that counsellor's desk only."""
@@ -96,11 +106,7 @@ def test_a_counsellor_who_hangs_up_mid_transfer_leaves_the_caller_with_a_person(
     """The counsellor presses * and then hangs up without choosing: the caller holds, then goes to the general
     line's urgent queue, never to silence."""
     app = app_with_counsellors(make_app)
-    transport = InProcess(app)
-    caller = waiting(app, ["1"])
-    login = xml(transport, "/counselor/pin?c=1001&n=1", {"CallSid": sid(3), "From": COUNSELLOR, "Digits": "482193"})
-    xml(transport, "/counselor/connecting?l=ja", {"CallSid": caller, "DequeingCallSid": sid(3)})
-    action = login.split('<Dial action="')[1].split('"')[0].replace("&amp;", "&")
+    transport, caller, action = bridged(app, 3)
     menu = xml(transport, action, {"CallSid": sid(3), "DialCallStatus": "completed", "DialCallDuration": "200"})
     assert "アスタリスク" in menu  # then the counsellor hangs up: Twilio asks nothing more of their call
     went_on = after_bridge(app, caller)
@@ -115,11 +121,7 @@ def test_a_counsellor_who_hangs_up_mid_transfer_leaves_the_caller_with_a_person(
 def test_a_counsellors_ordinary_hang_up_ends_the_callers_call_as_before(make_app: AppFactory) -> None:
     """No `*`: when the counsellor hangs up, the caller hears goodbye at once, with no hold and no transfer."""
     app = app_with_counsellors(make_app)
-    transport = InProcess(app)
-    caller = waiting(app, ["1"])
-    login = xml(transport, "/counselor/pin?c=1001&n=1", {"CallSid": sid(4), "From": COUNSELLOR, "Digits": "482193"})
-    xml(transport, "/counselor/connecting?l=ja", {"CallSid": caller, "DequeingCallSid": sid(4)})
-    action = login.split('<Dial action="')[1].split('"')[0].replace("&amp;", "&")
+    transport, caller, action = bridged(app, 4)
     xml(transport, action, {"CallSid": sid(4), "DialCallStatus": "completed", "DialCallDuration": "200",
                             "CallStatus": "completed"})
     went_on = after_bridge(app, caller)

@@ -89,15 +89,20 @@ def queue_done(app: Any, query: str, call_sid: str, result: str = "leave") -> st
     return str(resp.get_data(as_text=True))
 
 
+def one_call_at_each(app, first: int) -> list[tuple[str, str, str, int]]:  # type: ignore[no-untyped-def]
+    """Twenty calls pressing 1 on the shared shift (CallSids from `first`): for each of the two partners, a call the
+    draw gave it, as (its queue, the partner, the other partner, the call's number)."""
+    given = {press(app, sid(first + n), "1"): first + n for n in range(20)}
+    assert set(given) == {"general-tsunagari", "general-aozora"}
+    return [(q, q.removeprefix("general-"), "aozora" if q == "general-tsunagari" else "tsunagari", n)
+            for q, n in given.items()]
+
+
 def test_a_paused_sharing_partners_callers_move_on_to_the_other(make_app: AppFactory, tmp_path: Path) -> None:
     """Phones down at one of two partners sharing a shift: its waiting callers go on to the other partner of the
     shift (on shift and free), not to the referral lines."""
     app, later = instance(make_app, IVR_ROUTING_FILE=shared_routing(tmp_path, "weighted"))
-    given = {press(app, sid(4000 + n), "1"): 4000 + n for n in range(20)}
-    assert set(given) == {"general-tsunagari", "general-aozora"}
-    for queue, n in given.items():
-        partner = queue.removeprefix("general-")
-        other = "aozora" if partner == "tsunagari" else "tsunagari"
+    for queue, partner, other, n in one_call_at_each(app, 4000):
         assert ops(app, "pause", target=partner, by="yamada", why="phones down").status_code == 200
         later.on()
         assert [v.tag for v in wait_doc(app, queue_time=40, partner=partner, option="general")] == ["Leave"]
@@ -328,11 +333,7 @@ def test_weighted_two_to_one_over_300_calls(make_app: AppFactory, tmp_path: Path
 def test_a_shared_call_keeps_its_partner_order_when_it_rolls_over(make_app: AppFactory, tmp_path: Path) -> None:
     """A caller the draw gave to one partner rolls over to the other sharing partner, not back to the first."""
     app, _ = instance(make_app, IVR_ROUTING_FILE=shared_routing(tmp_path, "weighted"))
-    first = {press(app, sid(2000 + n), "1"): 2000 + n for n in range(20)}
-    assert set(first) == {"general-tsunagari", "general-aozora"}
-    for queue, n in first.items():
-        partner = queue.removeprefix("general-")
-        other = "aozora" if partner == "tsunagari" else "tsunagari"
+    for queue, partner, other, n in one_call_at_each(app, 2000):
         path = f"/voice/queue-done?o=general&l=ja&s=0&p={partner}&f={partner}&q={queue}"
         params = {"CallSid": sid(n), "QueueResult": "leave"}
         text = app.test_client().post(path, data=params, base_url=BASE,

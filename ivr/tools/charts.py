@@ -31,6 +31,19 @@ def hourly_axes_saved(fig: Figure, ax: Any, ylabel: str, path: Path) -> Path:
     return path
 
 
+def rate_bars(path: Path, labels: list[str], rates: list[float], title: str) -> Path:
+    """A bar per day of a share between 0 and 1 (the answer rate), saved to `path`."""
+    fig = Figure(figsize=(10, 4), dpi=110)
+    ax = fig.subplots()
+    ax.bar(labels, rates, color="#2ca02c")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def coverage_png(routing: Routing, campaign_id: str, out: Path, language_option: str | None = None) -> Path:
     """Draw who answers each option across a campaign window, gaps in red, for an operator to check coverage."""
     campaign = next(c for c in routing.campaigns if c.id == campaign_id)

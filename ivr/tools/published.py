@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from common import disclosure
 from common.facts import DIAL_ANSWERED, JST, QUEUE_ANSWERED
 from ivr.state.keys import key
-from ivr.tools.charts import hourly_axes_saved
+from ivr.tools.charts import hourly_axes_saved, rate_bars
 from routing.model import Campaign
 
 OUTCOMES = ("answered", "passed_on", "caller_hung_up")  # what became of a partner's offered calls
@@ -171,17 +171,9 @@ def hourly_chart(path: Path, campaign: Campaign, days: Sequence[DayCounts], opti
 def answer_chart(path: Path, campaign: Campaign, daily: list[tuple[str, str, str]]) -> Path:
     """The share of calls answered each day, from the published day totals (date, calls, answered); a day whose
     totals are not both published has no bar."""
-    fig = Figure(figsize=(10, 4), dpi=110)
-    ax = fig.subplots()
     labels = [date[5:] for date, _, _ in daily]
     rates = [float(r) if (r := disclosure.rate(answered, calls)) else 0.0 for _, calls, answered in daily]
-    ax.bar(labels, rates, color="#2ca02c")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{campaign.id}: answer rate per day (answered / calls), published")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return rate_bars(path, labels, rates, f"{campaign.id}: answer rate per day (answered / calls), published")
 
 
 def busiest_hours(days: Sequence[DayCounts], options: list[str], k: int = disclosure.K, top: int = 3) \

@@ -28,7 +28,7 @@ from ivr.state import callers
 from ivr.state.jobs import WAIT_BUCKETS
 from ivr.state.keys import key
 from ivr.tools import published
-from ivr.tools.charts import hourly_axes_saved
+from ivr.tools.charts import hourly_axes_saved, rate_bars
 from routing.model import Campaign
 
 SMALL = disclosure.K
@@ -198,14 +198,6 @@ def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[
 
 def answer_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
     """Chart the share of calls answered on each day of the campaign."""
-    fig = Figure(figsize=(10, 4), dpi=110)
-    ax = fig.subplots()
     labels = [d.date.strftime("%m-%d") for d in days]
-    rates = [(sum(d.n(f"answered|{o}") for o in options) / d.n("calls")) if d.n("calls") else 0 for d in days]
-    ax.bar(labels, rates, color="#2ca02c")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{campaign.id}: answer rate per day (answered / calls)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    rates = [(sum(d.n(f"answered|{o}") for o in options) / d.n("calls")) if d.n("calls") else 0.0 for d in days]
+    return rate_bars(path, labels, rates, f"{campaign.id}: answer rate per day (answered / calls)")
