@@ -119,3 +119,19 @@ def test_twilio_out_of_reach_leaves_the_counsellor_bridged_and_the_caller_taken_
     assert failed == [{"event": "desk_move_failed", "error": "ConnectionError", "log_level": "warning"}]
     assert moves(app) == {"failed": 1.0}
     assert "<Leave />" in xml(transport, GENERAL_WAIT, {"CallSid": caller, "QueueSid": QUEUE, "QueueTime": "25"})
+
+
+def test_the_queue_is_noted_at_the_first_wait_round_only(make_app: AppFactory, redis_url: str) -> None:
+    """The QueueSid and lane stay the same while the caller waits in one queue: the first round notes them, later
+    rounds (each another Redis write) do not."""
+    import redis
+
+    app = with_twilio(make_app)
+    transport = InProcess(app)
+    caller = waiting(app, ["1"])
+    xml(transport, GENERAL_WAIT, {"CallSid": caller, "QueueSid": QUEUE, "QueueTime": "0"})
+    record = redis.Redis.from_url(redis_url)
+    assert record.hget(f"ivr:call:{caller}", "queue_sid") == QUEUE.encode()
+    record.hdel(f"ivr:call:{caller}", "queue_sid")
+    xml(transport, GENERAL_WAIT, {"CallSid": caller, "QueueSid": QUEUE, "QueueTime": "20"})
+    assert record.hget(f"ivr:call:{caller}", "queue_sid") is None

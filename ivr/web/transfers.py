@@ -46,6 +46,11 @@ def leave_for_desk() -> Response | None:
     return answer(Step(r, "desk:leave"))
 
 
+# A caller's first wait round in a queue: Twilio asks for the waitUrl as the caller joins, and a round lasts longer
+# than this (reassurance, the hold sound, a pause). Later rounds in the same queue would note the same QueueSid.
+FIRST_ROUND = 10
+
+
 def noted_in_queue() -> None:
     """At a wait round: note the queue Twilio holds the caller in and their lane, for a move at once."""
     handover.waits_in(ext("store"), g.sid, param("QueueSid"), urlencode({"p": param("p"), **lane().params}))

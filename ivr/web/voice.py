@@ -67,7 +67,8 @@ def wait() -> Response:
     """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
     if (over := transfers.leave_for_desk()) is not None:  # a counsellor took this caller: to their desk
         return over
-    transfers.noted_in_queue()  # the queue (QueueSid) and lane, so a counsellor who takes the caller moves them at once
+    if small_int("QueueTime", 0, 86400) < transfers.FIRST_ROUND:  # once per queue: its QueueSid and the lane stay
+        transfers.noted_in_queue()  # so a counsellor who takes the caller moves them at once
     if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
         return answer(flow().patience.choice(g.instant, lane(), digits()))
     return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
