@@ -118,8 +118,8 @@ class Controls:
         now = self.monotonic()
         if now < self._next_read:
             return self._kept
+        self._next_read = now + REFRESH  # one read at a time: requests arriving meanwhile keep the last snapshot
         if self.degraded():
-            self._next_read = now + REFRESH
             self._kept = Snapshot(self._kept.controls, self._kept.reload, current=False)
             return self._kept
         try:
@@ -141,7 +141,6 @@ class Controls:
             except ValueError:
                 asked = None
         self._kept = Snapshot(tuple(sorted(controls, key=lambda c: c.at)), asked, current=True)
-        self._next_read = now + REFRESH
         return self._kept
 
     def note_reloads(self) -> None:
