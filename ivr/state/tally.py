@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED
+from common.facts import DIAL_ANSWERED, HOME, QUEUE_ANSWERED, parse_instant
 
 LANGUAGE = re.compile(r"[a-z]{2,8}")  # the menu's language codes (ja, easy, en, fil...): anything else is "other"
 MAX_TALK = 6 * 3600  # a longer conversation is counted as this long (a stuck bridge must not swamp the hour)
@@ -48,10 +48,9 @@ def started(text: str | None, now: dt.datetime) -> dt.datetime:
     """The instant a call came in, from its record (`started`, ISO with zone): the day and the hour it counts
     toward, even when its status callback comes after midnight JST. `now` when the record is gone or unreadable."""
     try:
-        when = dt.datetime.fromisoformat(text) if text else now
-    except ValueError:
+        return parse_instant(text) if text else now
+    except ValueError:  # no zone, or not an instant at all
         return now
-    return when if when.tzinfo is not None else now
 
 
 def talk_key(option: str, hour: str) -> tuple[str, str]:

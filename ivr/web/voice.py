@@ -3,8 +3,6 @@ referral lines, the status callback and the fallback URL. The signature check ru
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, Response, g
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -88,15 +86,6 @@ def partner_of() -> str:
     return pid if pid in flow().routing.partners else ""
 
 
-def started_hour(started: str | None) -> str:
-    """The JST hour a call came in ('00'-'23'), from its record; this hour when the record is gone."""
-    try:
-        when = dt.datetime.fromisoformat(started) if started else g.instant
-    except ValueError:
-        when = g.instant
-    return f"{when.astimezone(JST).hour:02d}"
-
-
 def fold(kind: str, result: str, waited: int | None = None) -> None:
     """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
     if not g.sid:
@@ -160,13 +149,14 @@ def status() -> Response:
         give_back()
         rec = store.call(g.sid)
         store.left(rec.get("queue", ""), g.sid)
+        began = tally.started(rec.get("started"), g.instant)  # its day and hour, not those of its end
         store.enqueue(fold_call, {
             "call": g.call,
             "campaign": rec.get("campaign", ""),
-            "day": jst_day(tally.started(rec.get("started"), g.instant)),  # the day of its hour, not of its end
+            "day": jst_day(began),
             "option": rec.get("option", ""),
             "outcome": rec.get("result") or rec.get("route") or rec.get("window") or "unknown",
-            "hour": started_hour(rec.get("started")),
+            "hour": f"{began.astimezone(JST).hour:02d}",
             "overflowed": "1" if rec.get("step", "0") not in ("", "0") else "0",
             "waited": rec.get("waited", ""),
             "lang": rec.get("lang", ""), "talk": rec.get("talk", ""),
