@@ -12,6 +12,7 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
+from common.facts import parse_instant
 from ivr.cli import main
 from ivr.state.controls import REFRESH
 from tests.support import BASE, AppFactory, RedisServer, call, signed
@@ -349,3 +350,17 @@ def test_least_waiting_takes_the_partner_with_fewer_callers(make_app: AppFactory
     client = redis.Redis.from_url(redis_url)
     client.zadd("ivr:waiting:general-tsunagari", {"CA" + "d" * 32: time.time(), "CA" + "e" * 32: time.time()})
     assert press(app, sid(3001), "1") == "general-aozora"
+
+
+def test_until_needs_an_instant_with_its_zone() -> None:
+    """`--until` is an instant with its zone (JST or another), in the future; anything else is refused with a line
+    that says what to write."""
+    from ivr.state.operate import OpsRefused, until_of
+
+    now = parse_instant("2025-05-03T03:00:00+09:00").timestamp()
+    assert until_of(None, "2025-05-03T09:00:00+09:00", now) == now + 6 * 3600
+    assert until_of(None, "2025-05-03T00:00:00Z", now) == now + 6 * 3600
+    for wrong, says in (("2025-05-03T09:00:00", "has no zone"), ("tomorrow", "is not an ISO-8601 instant"),
+                        ("2025-05-02T09:00:00+09:00", "has already passed")):
+        with pytest.raises(OpsRefused, match=says):
+            until_of(None, wrong, now)

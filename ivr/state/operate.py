@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from common.facts import JST
+from common.facts import JST, parse_instant
 from ivr.state.controls import Controls, Kind
 from ivr.state.gauges import read_figures
 
@@ -42,12 +42,9 @@ def until_of(for_: str | None, until: str | None, now: float) -> float | None:
         return now + seconds_of(for_)
     if until:
         try:
-            when = dt.datetime.fromisoformat(until.strip())
-        except ValueError as e:
-            raise OpsRefused(f"--until '{until}' is not an ISO-8601 instant; "
-                             "write e.g. 2026-01-02T09:00:00+09:00") from e
-        if when.tzinfo is None:
-            raise OpsRefused(f"--until '{until}' needs a zone, e.g. +09:00")
+            when = parse_instant(until)
+        except ValueError as e:  # not an instant, or one without its zone
+            raise OpsRefused(f"--until: {e}") from None
         if when.timestamp() <= now:
             raise OpsRefused(f"--until '{until}' has already passed")
         return when.timestamp()
