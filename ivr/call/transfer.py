@@ -42,7 +42,8 @@ def to_desk(flow: Flow, lane: Lane, desk: str, partner: str, waited: int) -> Ste
     carries the `waited` seconds in the partner's queue, so the wait is counted whole."""
     r = VoiceResponse()
     params = lane.params
-    r.enqueue(desk, wait_url=flow.url("voice.wait", p=partner, **params), wait_url_method="POST",
+    # `q` on the waitUrl too: a caller already at a desk is never sent to one again (no claim to look up)
+    r.enqueue(desk, wait_url=flow.url("voice.wait", p=partner, q=desk, **params), wait_url_method="POST",
               action=flow.url("voice.queue_done", q=desk, p=partner, qt=waited, **params), method="POST")
     return Step(r, f"desk:{partner}", lane.option, lane.lang)
 
