@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.before_request(guard.before)
     app.before_request(live.follow_reload)  # an operator's `ivr ops reload`, taken by each process
     app.after_request(guard.after)
+    app.teardown_request(guard.teardown)
     app.register_blueprint(voice.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(counselor.bp)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 
 import structlog
-from flask import current_app, g, request, url_for
 
 from common.facts import E164, JST
 from ivr.call.endings import quietest_hours
@@ -22,7 +21,8 @@ from ivr.call.step import Adapters
 from ivr.state.config import ConfigHolder, Loaded
 from ivr.state.jobs import send_referral_sms, sms_destination, sms_hour_key
 from ivr.state.recordings import HOLD_SECONDS
-from ivr.web.helpers import ext, public_base
+from ivr.web.helpers import action_url, ext, param, public_base
+from ivr.web.hook import hook
 from ivr.web.live import handled, live
 from routing.model import Campaign, Partner
 
@@ -31,20 +31,20 @@ log = structlog.get_logger("ivr.web")
 
 def take_place(partner: Partner) -> bool:
     """Hold a place for this call at a partner with a cap (shared across instances through Redis)."""
-    if g.get("sid") is None or partner.capacity is None:
+    if hook().sid is None or partner.capacity is None:
         return True
-    return bool(ext("store").take_place(partner.id, partner.capacity, g.call))
+    return bool(ext("store").take_place(partner.id, partner.capacity, hook().call))
 
 
 def joined(queue: str) -> None:
     """Note that this call now waits in `queue`, so a counsellor hears who is next."""
-    ext("store").joined(queue, g.get("sid"))
+    ext("store").joined(queue, hook().sid)
 
 
 def hotline_number() -> str | None:
     """The number a <Dial> shows the partner: the one the caller dialled (Twilio's To), else IVR_CALLER_ID.
     Never the caller's own: without either, Twilio would show it, so that is logged."""
-    called = (request.values.get("To") or "").strip()
+    called = param("To")
     if E164.fullmatch(called):
         return called
     fixed: str | None = ext("settings").caller_id
@@ -81,25 +81,25 @@ def sms_possible() -> bool:
     (an SMS to any other could be pumped abroad, or aimed at someone else's phone, at our cost), and this hour's
     cap is not reached (a caller is not promised a message the job would not send). Whether the number had its
     message today is not asked here: the answer would tell a forged caller ID whether that number called."""
-    settings = current_app.extensions["ivr.settings"]
-    if not (settings.account_sid and settings.sms_from and g.get("sid")):
+    settings = ext("settings")
+    if not (settings.account_sid and settings.sms_from and hook().sid):
         return False
-    if not sms_destination((request.values.get("From") or "").strip()):
+    if not sms_destination(param("From")):
         return False
-    sent = ext("store").number_at(sms_hour_key(g.instant))
+    sent = ext("store").number_at(sms_hour_key(hook().instant))
     return sent is None or sent < settings.sms_hourly_cap
 
 
 def send_sms(body: str) -> bool:
     """Queue one SMS of `body` to this call's caller; False when it could not be queued."""
-    queued = bool(ext("store").enqueue(send_referral_sms, {"call_sid": g.sid, "body": body}))
+    queued = bool(ext("store").enqueue(send_referral_sms, {"call_sid": hook().sid, "body": body}))
     ext("metrics").sms.labels("queued" if queued else "failed").inc()
     return queued
 
 
 def call_record() -> dict[str, str]:
     """This call's record in the store so far; empty when unknown or the store cannot be read."""
-    return dict(ext("store").call(g.get("sid")))
+    return dict(ext("store").call(hook().sid))
 
 
 QUIET_KEPT = (3600, 60)  # seconds the quietest hours are kept once read, and once the store could not be read
@@ -108,12 +108,12 @@ QUIET_KEPT = (3600, 60)  # seconds the quietest hours are kept once read, and on
 def quiet_hours() -> tuple[int, int] | None:
     """The JST hours in which the largest share of the last closed campaign's callers got through, read from its
     counts once an hour per process (a minute after the store could not be read); None without enough counts."""
-    instant = g.instant
+    instant = hook().instant
     past = [c for c in ext("flows").current().routing.campaigns if c.closes <= instant]
     if not past:
         return None
     campaign = past[-1]
-    memo: dict[str, tuple[float, tuple[int, int] | None]] = current_app.extensions.setdefault("ivr.quiet_hours", {})
+    memo: dict[str, tuple[float, tuple[int, int] | None]] = hook().extensions.setdefault("ivr.quiet_hours", {})
     kept = memo.get(campaign.id)
     if kept is not None and kept[0] > instant.timestamp():
         return kept[1]
@@ -141,7 +141,7 @@ def _quietest(campaign: Campaign) -> tuple[bool, tuple[int, int] | None]:
     return True, quietest_hours(calls, answered)
 
 
-WEB = Adapters(url_for, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
+WEB = Adapters(action_url, hotline_number, take_place, sms_possible, send_sms, joined, audio_base, audio_missing,
                hold_url=hold_url, hold_seconds=hold_seconds, quiet_hours=quiet_hours, live=live,
                handled=handled, record=call_record)
 

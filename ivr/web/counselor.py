@@ -22,7 +22,7 @@ import hmac
 from typing import Any
 
 import structlog
-from flask import Blueprint, Response, g, url_for
+from flask import Blueprint, Response, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import DIAL_ANSWERED, HOME
@@ -32,6 +32,7 @@ from ivr.state import handover
 from ivr.state.gauges import caller_taken, counsellor_seen
 from ivr.state.logins import Attempt
 from ivr.web.helpers import answer, ext, flow, param, small_int
+from ivr.web.hook import hook
 from ivr.web.transfers import desk_name, move_now
 from routing.model import Counsellor
 from routing.pins import DUMMY_HASH, PIN_MAX, pin_matches
@@ -65,14 +66,14 @@ def keyed(name: str) -> str:
 
 def session_tag(counsellor_id: str) -> str:
     """What binds a login to this call: an HMAC of the CallSid and the id under the service's hash key."""
-    message = SESSION_CONTEXT + (g.sid or "").encode() + b"\x00" + counsellor_id.encode()
+    message = SESSION_CONTEXT + (hook().sid or "").encode() + b"\x00" + counsellor_id.encode()
     return hmac.new(ext("settings").hash_key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def logged_in() -> Counsellor | None:
     """The counsellor this call logged in as (named by the action URL, bound to this CallSid); None otherwise."""
     cid, tag = keyed("c"), param("k")
-    if not cid or g.sid is None or not hmac.compare_digest(tag.encode(), session_tag(cid).encode()):
+    if not cid or hook().sid is None or not hmac.compare_digest(tag.encode(), session_tag(cid).encode()):
         return None
     return flow().routing.counsellor(cid)
 
@@ -180,7 +181,7 @@ def bridge(c: Counsellor, idle: int) -> Response:
         r.hangup()
         return reply(r, f"counsellor:{c.partner}:no_queue")
     after = url_for("counselor.after", **session(c, i=idle))
-    handover.unpaired(store, g.sid)
+    handover.unpaired(store, hook().sid)
     took = handover.claim(store, queues, desk_name(c.id))
     if took is not None:
         caller_taken(store.client, c.partner, session_tag(c.id))  # the answering rate, for honest wait estimates
@@ -215,9 +216,9 @@ def connecting() -> Response:
     the `<Queue url>` document on the dequeued caller's leg, and its request names both calls: CallSid is the
     dequeued caller's, DequeingCallSid the counsellor's (twilio.com/docs/voice/twiml/queue, "url"); the pair is
     kept so the counsellor's steps after the bridge know whom a transfer or an emergency flag is about."""
-    handover.paired(ext("store"), param("DequeingCallSid"), g.sid)
-    ext("store").record(g.sid, bridged="counsellors_line")  # its queue action then waits for a transfer
-    lang = flow().menu.known_language(ext("store").call(g.sid).get("lang") or param("l"))
+    handover.paired(ext("store"), param("DequeingCallSid"), hook().sid)
+    ext("store").record(hook().sid, bridged="counsellors_line")  # its queue action then waits for a transfer
+    lang = flow().menu.known_language(ext("store").call(hook().sid).get("lang") or param("l"))
     r = VoiceResponse()
     say(r, "connected_now", lang=lang)
     return reply(r, "counsellor:connecting")
@@ -233,7 +234,7 @@ def after() -> Response:
     talked = status in DIAL_ANSWERED and small_int("DialCallDuration", 0, 86400) > 0
     r = VoiceResponse()
     if talked:
-        caller = handover.bridged_to(ext("store"), g.sid)
+        caller = handover.bridged_to(ext("store"), hook().sid)
         if param("CallStatus").lower() == "completed":  # the counsellor hung up: the caller's call ends as always
             handover.decide(ext("store"), caller, handover.ENDED)
             return reply(r, f"counsellor:{c.partner}:hung_up")
@@ -255,7 +256,7 @@ def next_caller() -> Response:
     if c is None:
         return not_logged_in()
     key = param("Digits", 16)
-    caller = handover.bridged_to(ext("store"), g.sid)
+    caller = handover.bridged_to(ext("store"), hook().sid)
     if caller is not None and key == "*":
         return transfer_menu(c)
     if caller is not None and key in EMERGENCY_KEYS:
@@ -286,9 +287,9 @@ def after_menu(c: Counsellor, with_caller: bool, *before: str) -> Response:
 def transfer_menu(c: Counsellor, *before: str) -> Response:
     """The options offered now, each with its key, for the line the caller is passed on to."""
     f = flow()
-    campaign = f.routing.window_at(g.instant)
+    campaign = f.routing.window_at(hook().instant)
     layout = campaign.menu if campaign else "default"
-    offered = f.offered(g.instant)
+    offered = f.offered(hook().instant)
     r = VoiceResponse()
     g_ = r.gather(input="dtmf", num_digits=1, timeout=10, action=url_for("counselor.transfer", **session(c)),
                   method="POST", action_on_empty_result=True)
@@ -307,12 +308,12 @@ def transfer() -> Response:
     if c is None:
         return not_logged_in()
     f, store = flow(), ext("store")
-    caller = handover.bridged_to(store, g.sid)
-    campaign = f.routing.window_at(g.instant)
+    caller = handover.bridged_to(store, hook().sid)
+    campaign = f.routing.window_at(hook().instant)
     option = f.menu.option_for_key(param("Digits", 16), campaign.menu if campaign else "default")
     if caller is None or not param("Digits", 16):  # nothing keyed: the menu after the conversation again
         return after_menu(c, caller is not None)
-    if option is None or option.id not in f.offered(g.instant):
+    if option is None or option.id not in f.offered(hook().instant):
         return transfer_menu(c, "invalid")
     if option.choose_language and param("o") != option.id:
         r = VoiceResponse()
@@ -344,7 +345,7 @@ def emergency(c: Counsellor, caller: str, consent: str) -> Response:
     """Flag the caller's call as an emergency (partner, option, time, consent; nothing else), for supervisors."""
     store = ext("store")
     option = store.call(caller).get("option", "")
-    raised = emergency_flags.raise_flag(store.client, caller, c.partner, option, consent, g.instant)
+    raised = emergency_flags.raise_flag(store.client, caller, c.partner, option, consent, hook().instant)
     if raised:
         ext("metrics").emergency_flags.labels(consent).inc()
     log.warning("emergency_flag", partner=c.partner, option=option, consent=consent, recorded=raised)

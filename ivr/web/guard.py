@@ -19,7 +19,7 @@ import time
 from urllib.parse import urlparse
 
 import structlog
-from flask import Response, g, request
+from flask import Response, current_app, g, request, url_for
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
@@ -27,10 +27,9 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common.facts import HOME
 from ivr.call.step import Step
-from ivr.logs import call_hash
 from ivr.metrics import ENDPOINTS
-from ivr.state.store import valid_call_sid
-from ivr.web.helpers import answer, ext, public_base, twiml
+from ivr.web.helpers import answer, base_url, ext, twiml
+from ivr.web.hook import Hook, begin, end, serving
 
 log = structlog.get_logger("ivr.webhook")
 PROTECTED = ("/voice/", "/counselor/")
@@ -38,10 +37,9 @@ MAX_BODY = 64 * 1024  # bytes of request body at most (Flask's MAX_CONTENT_LENGT
 MAX_FIELDS = 200  # form fields at most (Flask's MAX_FORM_PARTS for multipart; counted here for url-encoded forms)
 
 
-def public_url() -> str:
+def public_url(base: str, path: str, query: str) -> str:
     """The URL Twilio signed: the public base, the path and the query string."""
-    qs = request.query_string.decode("latin-1")
-    return f"{public_base()}{request.path}" + (f"?{qs}" if qs else "")
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
 
 
 def signed_by_twilio(validator: RequestValidator, url: str, form: MultiDict[str, str], signature: str) -> bool:
@@ -83,23 +81,24 @@ def over_limits() -> bool:
 
 
 def before() -> Response | None:
-    """Refuse a body over the limits before reading it, check the signature before anything is parsed, then bind
-    the call's hash for every log line of the request."""
-    g.t0 = time.perf_counter()
+    """Refuse a body over the limits before reading it, check the signature before anything is parsed, then serve
+    the request as a verified webhook (ivr.web.hook)."""
+    t0 = time.perf_counter()
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:  # not a byte of the body read
         return too_large()
     if not request.path.startswith(PROTECTED):
         return None
     structlog.contextvars.clear_contextvars()
-    g.sid = None
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:  # refused before any of the body is read
         return forbidden("unsigned")
+    base = base_url(ext("settings"), request.scheme, request.host, request.root_path)
     try:
         if over_limits():
             return too_large()
-        signed = signed_by_twilio(ext("validator"), public_url(), request.form, signature)
+        signed = signed_by_twilio(ext("validator"), public_url(base, request.path, request.query_string.decode(
+            "latin-1")), request.form, signature)
     except RequestEntityTooLarge:  # too many multipart fields
         return too_large()
     except HTTPException:  # a body too large or malformed to read cannot carry a valid signature
@@ -107,28 +106,34 @@ def before() -> Response | None:
     if not signed:
         return forbidden("forged")
     g.verified = True
-    ext("store").begin()  # this request's writes go to Redis together
-    g.sid = valid_call_sid(request.values.get("CallSid"))
-    g.call = call_hash(ext("settings").hash_key, g.sid)  # once per request: logs, places, counts
-    structlog.contextvars.bind_contextvars(call=g.call)
-    g.instant = ext("clock").now()
+    begin(Hook(current_app.extensions, request.values, url_for, request.endpoint or "unknown", t0, base))
     return None
 
 
+def finish(served: Hook, status: int) -> None:
+    """A verified webhook answered: send its writes, observe its latency and write the one canonical log line."""
+    served.extensions["ivr.store"].flush()
+    endpoint = served.endpoint.removeprefix("voice.")
+    elapsed = time.perf_counter() - served.t0
+    if endpoint in ENDPOINTS:
+        served.extensions["ivr.metrics"].latency.labels(endpoint).observe(elapsed)
+    step: Step | None = served.step
+    log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
+             decision=step.decision if step else None, status=status, latency_ms=round(elapsed * 1000, 2),
+             worker=os.getpid())
+
+
 def after(response: Response) -> Response:
-    """Send the request's writes, observe its latency and write the one canonical log line."""
-    step: Step | None = g.get("step")
-    if request.path.startswith(PROTECTED) and response.status_code not in (403, 413):
-        ext("store").flush()
-        endpoint = (request.endpoint or "unknown").removeprefix("voice.")
-        elapsed = time.perf_counter() - g.t0
-        if endpoint in ENDPOINTS:
-            ext("metrics").latency.labels(endpoint).observe(elapsed)
-        log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
-                 decision=step.decision if step else None, status=response.status_code,
-                 latency_ms=round(elapsed * 1000, 2), worker=os.getpid())
-        structlog.contextvars.clear_contextvars()
+    """A verified webhook's writes, latency and log line (finish)."""
+    served = serving()
+    if served is not None and response.status_code not in (403, 413):
+        finish(served, response.status_code)
     return response
+
+
+def teardown(_: BaseException | None = None) -> None:
+    """Whatever happened, no webhook is served by this greenlet any more."""
+    end()
 
 
 def on_error(err: Exception) -> Response | HTTPException:
@@ -140,16 +145,22 @@ def on_error(err: Exception) -> Response | HTTPException:
         return Response("internal error\n", 500, mimetype="text/plain")
     if not g.get("verified"):  # never answer an unverified request with TwiML or anything from the config
         return forbidden("forged")
-    endpoint = (request.endpoint or "unknown").removeprefix("voice.")
-    if request.path.startswith("/counselor/"):  # a counsellor is told and the line ends; no caller is on it
-        log.exception("counsellor_step_failed", path=request.path)
+    return failed(err, request.endpoint or "unknown", request.path)
+
+
+def failed(err: Exception, endpoint: str, path: str) -> Response:
+    """The safe answer to a verified webhook whose step failed: the general line (a waitUrl keeps its caller in
+    line; a counsellor is told and the line ends)."""
+    endpoint = endpoint.removeprefix("voice.")
+    if path.startswith("/counselor/"):  # a counsellor is told and the line ends; no caller is on it
+        log.exception("counsellor_step_failed", path=path)
         boot = ext("flows").boot()
         r = VoiceResponse()
         boot.speak(r, [boot.menu.line(HOME, "counsellor_bye")])
         r.hangup()
         return twiml(str(r))
     if isinstance(err, HTTPException):
-        log.warning("webhook_unroutable", path=request.path, status=err.code)
+        log.warning("webhook_unroutable", path=path, status=err.code)
     else:
         log.exception("webhook_failed", step=endpoint)
         ext("metrics").errors.labels(endpoint if endpoint in ENDPOINTS else "fallback").inc()
@@ -157,8 +168,8 @@ def on_error(err: Exception) -> Response | HTTPException:
     if endpoint == "wait":  # a waitUrl may only play, pause or leave: keep the caller in line
         return twiml(boot.wait_safe())
     try:
-        instant = g.get("instant") or ext("clock").now()
-        return answer(boot.fallback(instant))
+        served = serving()
+        return answer(boot.fallback(served.instant if served else ext("clock").now()))
     except Exception:
         log.exception("fallback_failed")
         return twiml(boot.last_resort())

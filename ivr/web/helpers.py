@@ -9,19 +9,21 @@ import functools
 import math
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from werkzeug.sansio.utils import get_current_url
 
 from ivr.call.flow import Flow
 from ivr.call.lane import Lane
 from ivr.call.step import Heard, Step
+from ivr.web.hook import hook, serving
 
 MAX_STEP = 20  # the deepest chain step an action URL may name
 
 
 def ext(name: str) -> Any:
     """A client of the app (`ivr.<name>` in app.extensions): settings, store, metrics, config, flows, clock."""
-    return current_app.extensions[f"ivr.{name}"]
+    served = serving()
+    return (served.extensions if served is not None else current_app.extensions)[f"ivr.{name}"]
 
 
 def flow() -> Flow:
@@ -36,7 +38,7 @@ def twiml(body: str) -> Response:
 
 def param(name: str, limit: int = 64) -> str:
     """A request parameter, stripped and cut to `limit` characters; '' when absent."""
-    return (request.values.get(name) or "").strip()[:limit]
+    return (hook().values.get(name) or "").strip()[:limit]
 
 
 def digits() -> str:
@@ -93,14 +95,29 @@ def root_url(scheme: str, host: str, root_path: str) -> str:
     return get_current_url(scheme, host, root_path).rstrip("/")
 
 
+def base_url(settings: Any, scheme: str, host: str, root_path: str) -> str:
+    """Where Twilio reaches this service: IVR_PUBLIC_URL when set, else a request's root as ProxyFix corrected it."""
+    return str(settings.public_url or root_url(scheme, host, root_path))
+
+
 def public_base() -> str:
-    """Where Twilio reaches this service: IVR_PUBLIC_URL when set, else this request's root as ProxyFix corrected it."""
-    return str(ext("settings").public_url or root_url(request.scheme, request.host, request.root_path))
+    """Where Twilio reached this service for the webhook being served, or for this Flask request (base_url)."""
+    served = serving()
+    if served is not None:
+        return served.base
+    return base_url(ext("settings"), request.scheme, request.host, request.root_path)
+
+
+def action_url(endpoint: str, **query: Any) -> str:
+    """The path of one of the app's endpoints with `query`, for the webhook being served."""
+    return hook().url(endpoint, **query)
 
 
 def answer(step: Step) -> Response:
     """Send a step's TwiML, count it, and enrich the call's record (best effort)."""
-    g.step = step
+    served = serving()
+    if served is not None:
+        served.step = step
     metrics = ext("metrics")
     if step.outcome:
         metrics.routes.labels(step.outcome).inc()
@@ -112,5 +129,5 @@ def answer(step: Step) -> Response:
         fields = dict(step.record)
         if step.lang:
             fields.setdefault("lang", step.lang)
-        ext("store").record(g.sid, **fields)
+        ext("store").record(served.sid if served else None, **fields)
     return twiml(step.xml)

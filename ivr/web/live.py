@@ -9,14 +9,16 @@ process reloads its config, validating first, and files its answer (applied, unc
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import redis
 import structlog
-from flask import current_app, g
+from flask import current_app
 
 from ivr.call.patience import RATE_WINDOW
 from ivr.state.gauges import taken_lately, waiting_counts
 from ivr.web.helpers import ext, flow
+from ivr.web.hook import hook
 from routing.share import NO_LIVE, Live
 
 log = structlog.get_logger("ivr.live")
@@ -59,18 +61,18 @@ def pick_of(call_hash: str | None) -> float:
 
 def live() -> Live:
     """What operators and the store say now, for this request (memoised on it)."""
-    found: Live | None = g.get("ivr_live")
-    if found is not None:
-        return found
-    controls = current_app.extensions.get("ivr.controls")
+    served = hook()
+    if served.live is not None:
+        return served.live
+    controls = served.extensions.get("ivr.controls")
     if controls is None:
         return NO_LIVE
     snap = controls.snapshot()
     now = controls.wall()
     announcement = snap.announcement(now)
     made = Live(paused=snap.paused(now), closed=snap.closed(now) - {flow().general}, waiting=Waiting(),
-                pick=pick_of(g.get("call")), announcement=announcement.target if announcement else None)
-    g.ivr_live = made
+                pick=pick_of(served.call), announcement=announcement.target if announcement else None)
+    served.live = made
     return made
 
 
@@ -86,12 +88,17 @@ def handled(partner: str) -> int | None:
 
 
 def follow_reload() -> None:
+    """Before each request Flask serves: reload_if_asked."""
+    reload_if_asked(current_app.extensions)
+
+
+def reload_if_asked(extensions: dict[str, Any]) -> None:
     """Reload this process's config when an operator asked every instance to, and file the answer."""
-    controls = current_app.extensions.get("ivr.controls")
+    controls = extensions.get("ivr.controls")
     asked = controls.reload_due(controls.snapshot()) if controls is not None else None
     if controls is None or asked is None:
         return
-    result, loaded, details = ext("config").reload()
+    result, loaded, details = extensions["ivr.config"].reload()
     answer = "refused" if result == "rejected" else result
     log.info("reload_followed", id=asked.get("id"), by=asked.get("by"), result=answer, hash=loaded.digest)
     controls.report_reload(str(asked.get("id")), answer, loaded.digest, details)

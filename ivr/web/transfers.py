@@ -16,14 +16,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import structlog
-from flask import Response, g, url_for
+from flask import Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import QUEUE_ANSWERED
 from ivr.call import transfer
 from ivr.call.step import Step
 from ivr.state import handover
-from ivr.web.helpers import answer, ext, flow, lane, param, public_base, small_int
+from ivr.web.helpers import action_url, answer, ext, flow, lane, param, public_base, small_int
+from ivr.web.hook import hook
 
 log = structlog.get_logger("ivr.transfer")
 DESK_CONTEXT = b"ivr counsellor desk\x00"
@@ -39,7 +40,7 @@ def desk_name(counsellor_id: str) -> str:
 
 def leave_for_desk() -> Response | None:
     """At a wait round: a caller a counsellor took leaves the partner's queue (for their desk, see `after_queue`)."""
-    if param("q").startswith(transfer.DESK) or handover.desk_of(ext("store"), g.sid) is None:
+    if param("q").startswith(transfer.DESK) or handover.desk_of(ext("store"), hook().sid) is None:
         return None
     r = VoiceResponse()
     r.leave()
@@ -53,14 +54,14 @@ FIRST_ROUND = 10
 
 def noted_in_queue() -> None:
     """At a wait round: note the queue Twilio holds the caller in and their lane, for a move at once."""
-    handover.waits_in(ext("store"), g.sid, param("QueueSid"), urlencode({"p": param("p"), **lane().params}))
+    handover.waits_in(ext("store"), hook().sid, param("QueueSid"), urlencode({"p": param("p"), **lane().params}))
 
 
 def move_now(took: handover.Claimed, desk: str) -> None:
     """Ask Twilio to move the caller a counsellor just took to that counsellor's desk now, not at their next wait
     round (up to about 20 s later); counted by what came of it (ivr_desk_moves_total)."""
     query: dict[str, Any] = {k: v for k, v in parse_qsl(took.record.get("lane", "")) if k in LANE_KEYS}
-    url = public_base() + url_for("voice.desk", d=desk, q=took.queue, qt=int(took.waited), **query)
+    url = public_base() + action_url("voice.desk", d=desk, q=took.queue, qt=int(took.waited), **query)
     result = handover.move(ext("settings"), took.record.get("queue_sid"), took.sid, url)
     ext("metrics").desk_moves.labels(result).inc()
 
@@ -71,10 +72,10 @@ def moved() -> Response:
     caller back at the front of the partner's line)."""
     store, desk = ext("store"), param("d")
     if not DESK_NAME.fullmatch(desk):
-        return answer(transfer.back_from_desk(flow(), g.instant, lane()))
-    handover.arrived(store, g.sid)
-    store.left(param("q"), g.sid)
-    store.record(g.sid, desk=desk)  # for the partner queue's action, if it comes after this request
+        return answer(transfer.back_from_desk(flow(), hook().instant, lane()))
+    handover.arrived(store, hook().sid)
+    store.left(param("q"), hook().sid)
+    store.record(hook().sid, desk=desk)  # for the partner queue's action, if it comes after this request
     return answer(transfer.to_desk(flow(), lane(), desk, param("p"), small_int("qt", 0, 86400)))
 
 
@@ -84,15 +85,15 @@ def to_desk() -> Response | None:
     queue outcome."""
     store, result = ext("store"), param("QueueResult").lower()
     if result == "leave":
-        desk = handover.desk_of(store, g.sid)
+        desk = handover.desk_of(store, hook().sid)
     elif result == "redirected" and not param("q").startswith(transfer.DESK):
-        desk = handover.desk_of(store, g.sid) or store.call(g.sid).get("desk")
+        desk = handover.desk_of(store, hook().sid) or store.call(hook().sid).get("desk")
     else:
         return None
     if desk is None:
         return None
-    handover.arrived(store, g.sid)
-    store.left(param("q"), g.sid)
+    handover.arrived(store, hook().sid)
+    store.left(param("q"), hook().sid)
     return answer(transfer.to_desk(flow(), lane(), desk, param("p"), small_int("QueueTime", 0, 86400)))
 
 
@@ -103,23 +104,23 @@ def after_queue(result: str) -> Response | None:
     if result in QUEUE_ANSWERED:
         if param("CallStatus").lower() == "completed":  # the caller hung up: nothing to say to anyone
             return None
-        if ext("store").call(g.sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to wait for
+        if ext("store").call(hook().sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to wait for
             return None
         return decided(0, False)
     if queue.startswith(transfer.DESK) and result != "hangup":
-        return answer(transfer.back_from_desk(flow(), g.instant, lane()))
+        return answer(transfer.back_from_desk(flow(), hook().instant, lane()))
     return None
 
 
 def decided(polls: int, told: bool) -> Response:
     """After the bridge: the counsellor's decision about this caller, acted on (a transfer counted once)."""
     store = ext("store")
-    d = handover.decision(store, g.sid)
+    d = handover.decision(store, hook().sid)
     state, option, lang = (d.state, d.option, d.lang) if d else ("", "", "")
     here = lane()
-    step = transfer.after_bridge(flow(), g.instant, here, state, option, lang, polls, told)
+    step = transfer.after_bridge(flow(), hook().instant, here, state, option, lang, polls, told)
     if step.decision.startswith(("transfer:", "transfer_failed:")):
-        handover.taken(store, g.sid)
+        handover.taken(store, hook().sid)
         to = option if step.decision.startswith("transfer:") else flow().general
         ext("metrics").transfer(here.option, to)
         log.info("transfer", from_option=here.option, to_option=to,

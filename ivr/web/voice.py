@@ -3,7 +3,7 @@ referral lines, the status callback and the fallback URL. The signature check ru
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import JST, jst_day
@@ -22,6 +22,7 @@ from ivr.web.helpers import (
     param,
     small_int,
 )
+from ivr.web.hook import hook
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -31,18 +32,18 @@ FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "cancele
 @bp.route("/incoming", methods=["POST", "GET"])
 def incoming() -> Response:
     """A call comes in: the closed message, or the greeting and the menu of the options staffed now."""
-    step = flow().incoming(g.instant)
+    step = flow().incoming(hook().instant)
     entry = ext("settings").entries.get(param("To"), "other")
     ext("metrics").calls.labels(step.record["window"] if step.record else "open", entry).inc()
-    ext("store").count_caller(jst_day(g.instant), param("From", 64))
-    step.record = {**(step.record or {}), "started": g.instant.isoformat()}
+    ext("store").count_caller(jst_day(hook().instant), param("From", 64))
+    step.record = {**(step.record or {}), "started": hook().instant.isoformat()}
     return answer(step)
 
 
 @bp.route("/menu", methods=["POST", "GET"])
 def menu() -> Response:
     """The key pressed (or words said) at the top menu."""
-    step = flow().menu_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard())
+    step = flow().menu_choice(hook().instant, digits(), small_int("n", 1, 9) or 1, heard())
     if step.record and "option" in step.record and not step.crisis:  # a crisis is counted apart: nothing chosen
         ext("metrics").selections.labels(step.record["option"]).inc()
     return answer(step)
@@ -51,13 +52,13 @@ def menu() -> Response:
 @bp.route("/language", methods=["POST", "GET"])
 def language() -> Response:
     """The key pressed (or language named) at the language choice."""
-    return answer(flow().language_choice(g.instant, digits(), small_int("n", 1, 9) or 1, heard()))
+    return answer(flow().language_choice(hook().instant, digits(), small_int("n", 1, 9) or 1, heard()))
 
 
 @bp.route("/referrals", methods=["POST", "GET"])
 def referrals() -> Response:
     """The caller's answer after the referral lines: hear them again, get them by SMS, or goodbye."""
-    return answer(flow().referrals(g.instant, digits(), lane(), small_int("n", 1, 9) or 1, heard()))
+    return answer(flow().referrals(hook().instant, digits(), lane(), small_int("n", 1, 9) or 1, heard()))
 
 
 @bp.route("/wait", methods=["POST", "GET"])
@@ -68,16 +69,16 @@ def wait() -> Response:
     if small_int("QueueTime", 0, 86400) < transfers.FIRST_ROUND:  # once per queue: its QueueSid and the lane stay
         transfers.noted_in_queue()  # so a counsellor who takes the caller moves them at once
     if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
-        return answer(flow().patience.choice(g.instant, lane(), digits()))
+        return answer(flow().patience.choice(hook().instant, lane(), digits()))
     return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
 def give_back() -> None:
     """This call no longer holds a place at any partner (it was answered, left the queue, or ended)."""
-    if g.sid:
+    if hook().sid:
         capped = [p.id for p in flow().routing.partners.values() if p.capacity is not None]
-        ext("store").give_back(g.call, capped)
+        ext("store").give_back(hook().call, capped)
 
 
 def partner_of() -> str:
@@ -88,16 +89,16 @@ def partner_of() -> str:
 
 def fold(kind: str, result: str, waited: int | None = None) -> None:
     """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
-    if not g.sid:
+    if not hook().sid:
         return
     store = ext("store")
-    rec = store.call(g.sid)
-    talked = tally.talk_seconds(kind, result, rec, g.instant, waited or 0, small_int("DialCallDuration", 0, 86400))
+    rec = store.call(hook().sid)
+    talked = tally.talk_seconds(kind, result, rec, hook().instant, waited or 0, small_int("DialCallDuration", 0, 86400))
     if talked is not None:  # summed per hour and option when the call is folded (ivr/state/tally.py)
-        store.record(g.sid, talk=talked)
+        store.record(hook().sid, talk=talked)
     store.enqueue(fold_outcome, {
-        "call": g.call, "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
-        "campaign": rec.get("campaign", ""), "day": jst_day(g.instant),
+        "call": hook().call, "step": str(small_int("s", 0, MAX_STEP)), "kind": kind,
+        "campaign": rec.get("campaign", ""), "day": jst_day(hook().instant),
         "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
         "wait_bucket": wait_bucket(waited) if waited is not None else "",
     }, later=True)
@@ -109,13 +110,13 @@ def queue_done() -> Response:
     if (over := transfers.to_desk()) is not None:  # not an outcome: still on the way to the partner's counsellor
         return over
     give_back()
-    ext("store").left(param("q"), g.sid)
+    ext("store").left(param("q"), hook().sid)
     result = param("QueueResult").lower()
     waited = small_int("QueueTime", 0, 86400) + small_int("qt", 0, 86400)  # qt: the wait before a counsellor's desk
     fold("queue", result, waited)
-    ext("store").record(g.sid, waited=waited)
+    ext("store").record(hook().sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
-    return transfers.after_queue(result) or answer(flow().queue_done(g.instant, result, lane()))
+    return transfers.after_queue(result) or answer(flow().queue_done(hook().instant, result, lane()))
 
 
 @bp.route("/desk", methods=["POST", "GET"])
@@ -137,7 +138,7 @@ def dial_done() -> Response:
     status = param("DialCallStatus").lower()
     fold("dial", status)
     ext("metrics").dial_ended(partner_of(), status)
-    return answer(flow().dial_done(g.instant, status, lane()))
+    return answer(flow().dial_done(hook().instant, status, lane()))
 
 
 @bp.route("/status", methods=["POST", "GET"])
@@ -145,13 +146,13 @@ def status() -> Response:
     """Twilio's status callback: a finished call gives back its places and is counted once (204)."""
     call_status = param("CallStatus").lower()
     store = ext("store")
-    if call_status in FINAL_STATUSES and g.sid:
+    if call_status in FINAL_STATUSES and hook().sid:
         give_back()
-        rec = store.call(g.sid)
-        store.left(rec.get("queue", ""), g.sid)
-        began = tally.started(rec.get("started"), g.instant)  # its day and hour, not those of its end
+        rec = store.call(hook().sid)
+        store.left(rec.get("queue", ""), hook().sid)
+        began = tally.started(rec.get("started"), hook().instant)  # its day and hour, not those of its end
         store.enqueue(fold_call, {
-            "call": g.call,
+            "call": hook().call,
             "campaign": rec.get("campaign", ""),
             "day": jst_day(began),
             "option": rec.get("option", ""),
@@ -161,11 +162,11 @@ def status() -> Response:
             "waited": rec.get("waited", ""),
             "lang": rec.get("lang", ""), "talk": rec.get("talk", ""),
         }, later=True)
-    g.step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
+    hook().step = Step(twiml=VoiceResponse(), decision=f"status:{call_status or 'unknown'}")
     return Response(status=204)
 
 
 @bp.route("/fallback", methods=["POST", "GET"])
 def fallback() -> Response:
     """Twilio's fallback URL: the general line from the config loaded at boot, needing neither Redis nor a reload."""
-    return answer(ext("flows").boot().fallback(g.instant))
+    return answer(ext("flows").boot().fallback(hook().instant))
