@@ -14,6 +14,7 @@ from ivr import logs, metrics, web
 from ivr.clock import Clock
 from ivr.settings import load_settings
 from ivr.state import config, controls, emergency, gauges, logins, store
+from ivr.web.front import Front
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -31,8 +32,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     gauges.init_app(app)
     emergency.init_app(app)
     web.init_app(app)
+    flask_side = DispatcherMiddleware(app.wsgi_app, {"/metrics": app.extensions["ivr.metrics"].exposition_app()})
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-        DispatcherMiddleware(app.wsgi_app, {"/metrics": app.extensions["ivr.metrics"].exposition_app()}),
+        Front(app, flask_side),  # the caller's signed webhooks straight off WSGI; the rest to Flask
         x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1,
     )
     structlog.get_logger("ivr").info("started", clock=clock.describe(), store=app.extensions["ivr.store"].kind)

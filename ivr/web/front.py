@@ -1,0 +1,138 @@
+"""The caller's webhooks served straight off WSGI: a signed, well-formed POST to one of the voice blueprint's URLs
+runs its view without Flask's request machinery (request and app contexts, proxies, URL matching, hooks). Every
+call reaches these URLs several times, and that machinery cost as much CPU as the step itself.
+
+It does what ivr.web.guard does for Flask, through the same functions: the body limits, Twilio's signature over
+the public URL and the form, the request served as a verified webhook (ivr.web.hook), the operators' reload, the
+view, the safe answer when it fails, then the writes, latency and the one log line. Anything else goes on to
+Flask untouched, the body put back as it was read: every other URL and method, a body that is not a url-encoded
+form or has no Content-Length, one over the limits, no signature or a wrong one (Flask then answers 413 or 403
+and counts it), a repeated field, a body that is not UTF-8.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from flask import Flask
+from werkzeug.routing import MapAdapter
+from werkzeug.wsgi import get_host
+
+from ivr.web.guard import MAX_BODY, MAX_FIELDS, failed, finish, public_url, signed_by_twilio
+from ivr.web.helpers import base_url
+from ivr.web.hook import Hook, begin, end
+from ivr.web.live import reload_if_asked
+
+log = structlog.get_logger("ivr.webhook")
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+FORM = "application/x-www-form-urlencoded"
+
+
+def fields(raw: bytes) -> dict[str, str] | None:
+    """A query string or url-encoded body as a dict; None when a name repeats or it is not UTF-8."""
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
+    except (UnicodeError, ValueError):
+        return None
+    found = dict(pairs)
+    return found if len(found) == len(pairs) else None
+
+
+class Front:
+    """WSGI middleware in front of the Flask app (inside ProxyFix, so the scheme, host and prefix are Twilio's)."""
+
+    def __init__(self, app: Flask, inner: WSGIApp):
+        self.inner = inner
+        self.extensions = app.extensions
+        self.url_map = app.url_map
+        self.views = {rule.rule: (rule.endpoint, app.view_functions[rule.endpoint])
+                      for rule in app.url_map.iter_rules()
+                      if rule.endpoint.startswith("voice.") and "POST" in (rule.methods or ()) and not rule.arguments}
+        self._paths: dict[str, tuple[MapAdapter, dict[tuple[Any, ...], str]]] = {}  # per SCRIPT_NAME: paths built
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        t0 = time.perf_counter()
+        found = self.views.get(environ.get("PATH_INFO", ""))
+        if found is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.inner(environ, start_response)
+        served = self._verified(environ, found[0], t0)
+        if served is None:
+            return self.inner(environ, start_response)
+        try:
+            try:
+                begin(served)
+                reload_if_asked(self.extensions)
+                response = found[1]()
+            except Exception as err:
+                response = failed(err, served.endpoint, environ["PATH_INFO"])
+            try:
+                finish(served, response.status_code)
+            except Exception:  # the caller still gets the answer
+                log.exception("webhook_finish_failed", step=served.endpoint)
+        finally:
+            end()
+        return response(environ, start_response)  # type: ignore[no-any-return]
+
+    def _verified(self, environ: dict[str, Any], endpoint: str, t0: float) -> Hook | None:
+        """The request as a verified webhook; None to hand it on to Flask (its body put back)."""
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM:
+            return None
+        signature = environ.get("HTTP_X_TWILIO_SIGNATURE")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return None
+        if not signature or not 0 <= length <= MAX_BODY:
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # for Flask, if it is handed on
+        if len(body) != length or body.count(b"&") >= MAX_FIELDS:
+            return None
+        query_string = environ.get("QUERY_STRING", "")
+        try:
+            query = fields(query_string.encode("latin-1")) if query_string else {}
+        except UnicodeError:
+            return None
+        form = fields(body)
+        if form is None or query is None:
+            return None
+        settings = self.extensions["ivr.settings"]
+        root = environ.get("SCRIPT_NAME", "")
+        base = base_url(settings, environ["wsgi.url_scheme"], get_host(environ), root)
+        if not signed_by_twilio(self.extensions["ivr.validator"], public_url(base, environ["PATH_INFO"], query_string),
+                                form, signature):
+            return None
+        try:
+            return Hook(self.extensions, {**form, **query}, self._builder(root), endpoint, t0, base)
+        except Exception:  # Flask serves it, and its error handler answers safely
+            return None
+
+    def _builder(self, root: str) -> Callable[..., str]:
+        """url(endpoint, **query): the path Flask's url_for gives for the app's endpoint under prefix `root`. The
+        same few are asked again and again (the first menu's action, each lane's wait URL), so each is built once:
+        it depends only on the URL map."""
+        found = self._paths.get(root)
+        if found is None:
+            if len(self._paths) >= 16:  # one in practice: the prefix of the proxy in front
+                self._paths.clear()
+            found = self._paths[root] = (self.url_map.bind("localhost", script_name=root or "/"), {})
+        paths, built = found
+
+        def url(endpoint: str, **query: Any) -> str:
+            asked = (endpoint, *[(k, type(v), v) for k, v in query.items()])  # 1 and True name different URLs
+            try:
+                path = built.get(asked)
+            except TypeError:  # a value that cannot be a key: built each time
+                return paths.build(endpoint, query)
+            if path is None:
+                if len(built) >= 4096:
+                    built.clear()
+                path = built[asked] = paths.build(endpoint, query)
+            return path
+
+        return url
