@@ -11,6 +11,7 @@ import json
 import re
 import stat
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,8 @@ from ivr.cli import main
 from ivr.clock import Clock
 from ivr.settings import load_settings
 from ivr.state import jobs
-from ivr.state.callers import HLL_TTL, caller_digest, count, fold_day, fold_ended
-from ivr.state.keys import AGGREGATE_TTL
+from ivr.state.callers import HLL_TTL, MARK_EVERY, caller_digest, count, fold_day, fold_ended
+from ivr.state.keys import AGGREGATE_TTL, OPEN_DAYS
 from ivr.tools.standin import OverHttp, StandIn
 from tests.support import TOKEN, AppFactory, call, running_server
 
@@ -263,6 +264,25 @@ def test_a_days_hyperloglog_expires_four_days_after_its_last_caller_not_a_year(m
     client = redis.Redis.from_url(redis_url)
     assert (HLL_TTL, [f"ivr:callers:{DAY}"]) == (4 * 86400, hll_keys(client))
     assert 4 * 86400 - 60 < client.ttl(f"ivr:callers:{DAY}") <= 4 * 86400
+
+
+def test_a_process_sends_the_days_ttl_and_open_mark_with_its_first_caller_then_every_ten_minutes(
+        make_app: AppFactory, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call sent the TTL and the open mark again: four commands where one does. A process sends them with its
+    first caller of the day and again once MARK_EVERY seconds have passed, so a store that lost them has them back."""
+    app = make_app(OPEN)
+    client = redis.Redis.from_url(redis_url)
+    hll = f"ivr:callers:{DAY}"
+    call(app, ["1"], caller=CALLERS[0])
+    assert client.ttl(hll) > HLL_TTL - 60 and client.sismember(OPEN_DAYS, DAY)
+    client.persist(hll)
+    client.srem(OPEN_DAYS, DAY)
+    call(app, ["1"], caller=CALLERS[1])
+    assert (client.ttl(hll), client.sismember(OPEN_DAYS, DAY), client.pfcount(hll)) == (-1, 0, 2)
+    started = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: started + MARK_EVERY + 1)
+    call(app, ["1"], caller=CALLERS[2])
+    assert client.ttl(hll) > HLL_TTL - 60 and client.sismember(OPEN_DAYS, DAY)
 
 
 def test_ivr_report_folds_the_last_campaign_day_when_no_call_follows(make_app: AppFactory, redis_url: str,

@@ -6,8 +6,10 @@ again whenever it is needed, so neither it nor any HMAC is written anywhere. Onc
 folded into a plain number (`ivr:callers-count:<day>`, kept as long as the other daily counts) and deleted: after
 that even someone who learns the hash key has nothing to test a guessed number against.
 
-A day's HyperLogLog never outlives its day by more than a few days: each PFADD (made while the day runs) sets its
-TTL to HLL_TTL, a day plus GRACE, so it expires 3 to 4 days after its JST day ends, folded or not. It is folded long
+A day's HyperLogLog never outlives its day by more than a few days: each process's first PFADD of the day, and one
+at least every MARK_EVERY seconds after it (all made while the day runs), sets its TTL to HLL_TTL, a day plus GRACE,
+so it expires 3 to 4 days after its JST day ends, folded or not; the same writes mark the day as open. The PFADDs
+between them send nothing else. It is folded long
 before that by whichever comes first: the first call of a later day in each web process (`Store.count_caller`),
 the RQ job of any finished call on a later day (`jobs.fold_call`), a web worker's start, or `ivr report` (folding
 needs no key). A day is lost only if none of these happens within GRACE after it ends (a line with no call at all
@@ -29,6 +31,7 @@ from ivr.state.keys import AGGREGATE_TTL, CALLERS, CALLERS_COUNT, LEGACY_DAY_KEY
 log = structlog.get_logger("ivr.state")
 GRACE = 3 * 86400  # how long an ended day's HyperLogLog waits, at least, to be folded before it expires
 HLL_TTL = 86400 + GRACE  # set at each PFADD, made during the day: gone 3 to 4 days after the day ends
+MARK_EVERY = 600  # seconds: how often a process sets the day's TTL and open mark again (a store that lost them)
 FOLD_TRIES = 10  # a fold that keeps meeting late writes to the same day gives up, to be tried at the next trigger
 
 
@@ -39,13 +42,14 @@ def caller_digest(hash_key: bytes, day: str, number: str) -> str:
     return hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
 
 
-def count(pipe: Any, day: str, digest: str) -> None:
-    """Queue the commands that add one caller's digest to the day's HyperLogLog (its TTL HLL_TTL again: it ends
-    GRACE to GRACE plus a day after its day) and mark the day as open."""
+def count(pipe: Any, day: str, digest: str, *, mark: bool = True) -> None:
+    """Queue the commands that add one caller's digest to the day's HyperLogLog and, with `mark`, set its TTL to
+    HLL_TTL again (it ends GRACE to GRACE plus a day after its day) and mark the day as open."""
     pipe.pfadd(key(CALLERS, day), digest)
-    pipe.expire(key(CALLERS, day), HLL_TTL)
-    pipe.sadd(OPEN_DAYS, day)
-    pipe.expire(OPEN_DAYS, AGGREGATE_TTL)
+    if mark:
+        pipe.expire(key(CALLERS, day), HLL_TTL)
+        pipe.sadd(OPEN_DAYS, day)
+        pipe.expire(OPEN_DAYS, AGGREGATE_TTL)
 
 
 def fold_day(client: Any, day: str) -> int | None:

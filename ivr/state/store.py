@@ -71,6 +71,7 @@ class Store:
         self._batch = threading.local()  # each request's waiting writes (one per greenlet under gunicorn's gevent)
         self.outbox: Outbox | None = None  # made at the first flush after share_writes()
         self._today: str | None = None  # the latest JST day this process has folded the days before
+        self._marked: dict[str, float] = {}  # the day whose TTL and open mark were last sent, and when (monotonic)
 
     @property
     def degraded(self) -> bool:
@@ -80,6 +81,7 @@ class Store:
     def _failed(self, op: str, err: Exception) -> None:
         first = not self.degraded
         self._down_until = time.monotonic() + RETRY_AFTER
+        self._marked = {}  # they may not have reached it
         if self.metrics:
             self.metrics.degraded.set(1)
         if first:
@@ -294,7 +296,11 @@ class Store:
         if self.hash_key is None:
             return  # a reading store (`ivr report`): no key, nothing to count with
         digest = callers.caller_digest(self.hash_key, day, number)
-        self._write("count_caller", lambda pipe: callers.count(pipe, day, digest))
+        now = time.monotonic()
+        mark = self._marked.get(day, -callers.MARK_EVERY) <= now - callers.MARK_EVERY
+        self._write("count_caller", lambda pipe: callers.count(pipe, day, digest, mark=mark))
+        if mark:
+            self._marked = {day: now}
         self._save_state()
 
     def fold_ended(self, today: str, *, sweep: bool = False) -> list[str]:
