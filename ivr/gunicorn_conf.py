@@ -13,6 +13,7 @@ import time
 
 from prometheus_client import multiprocess
 
+from ivr.logs import keep_loggers
 from ivr.settings import load_server_settings
 from ivr.state.config import request_reload
 from ivr.state.outbox import share_writes
@@ -76,8 +77,9 @@ def post_fork(server, worker):
 
 def post_worker_init(worker):
     """The worker's requests share their Redis writes (ivr/state/outbox.py): the standard library is patched and the
-    app loaded by now."""
+    app loaded by now. Its loggers are kept once bound (ivr.logs.keep_loggers)."""
     share_writes()
+    keep_loggers()
 
 
 def post_request(worker, req, environ, resp):

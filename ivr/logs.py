@@ -99,6 +99,13 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     )
 
 
+def keep_loggers() -> None:
+    """For a server process whose logging is set up for good: each module's logger is bound at its first line and
+    kept, not bound again at every line (structlog's cache_logger_on_first_use; off otherwise, since tests set
+    structlog up again and again)."""
+    structlog.configure(cache_logger_on_first_use=True)
+
+
 def configure_worker(settings: Settings) -> None:
     """The RQ worker's logging (`rq worker -c ivr.worker`): structlog as `configure` sets it up, and the stdlib
     logging RQ writes through (a failed job's exception text among it) rendered by structlog after the same
