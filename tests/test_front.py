@@ -112,3 +112,20 @@ def test_a_step_failing_in_the_front_still_routes_the_caller(make_app: AppFactor
     assert (status, flask_served) == (200, [])
     root = ET.fromstring(body)
     assert root.find("Enqueue") is not None or root.find("Dial") is not None, body
+
+
+def test_a_fault_in_the_front_itself_hands_the_request_to_flask(make_app: AppFactory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Had the front's own reading of a request failed, the caller would have had a 500; Flask answers it instead,
+    from the body the front had read."""
+    import ivr.web.front as front
+
+    def broken(environ: object) -> str:
+        raise RuntimeError("a bug reading the host")
+
+    app = make_app()
+    monkeypatch.setattr(front, "get_host", broken)
+    with through_flask(app) as flask_served:
+        status, body = post(app, "/voice/menu", MultiDict({**TWILIO, "Digits": "1"}))
+    assert (status, flask_served) == (200, ["/voice/menu"])
+    root = ET.fromstring(body)
+    assert root.find("Enqueue") is not None or root.find("Dial") is not None, body

@@ -34,3 +34,18 @@ def test_valid_and_forged_requests_get_the_same_answer_as_twilios_check() -> Non
             answers.append(expected)
     assert True in answers and False in answers
     assert signed_by_twilio(theirs, URLS[0], ImmutableMultiDict(FORMS[0]), "RSOYDt4T1cUTdK1PDd93/VVr8B8=")  # Twilio's vector
+
+
+def test_the_fronts_form_is_signed_as_a_multidict_is() -> None:
+    """The front hands twilio's validator its own form type (ivr.web.front.Fields); a signature over it must be
+    the one over the same fields in a werkzeug MultiDict, or genuine callers would be refused."""
+    from urllib.parse import urlencode
+
+    from ivr.web.front import fields
+
+    theirs = RequestValidator(TOKEN)
+    for url, form in itertools.product(URLS, FORMS[:2]):
+        ours = fields(urlencode(form).encode())
+        assert ours is not None and dict(ours) == form
+        assert theirs.compute_signature(url, ours) == theirs.compute_signature(url, ImmutableMultiDict(form))
+    assert fields(urlencode(FORMS[2]).encode()) is None  # a repeated field: handed on to Flask

@@ -33,13 +33,21 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FORM = "application/x-www-form-urlencoded"
 
 
-def fields(raw: bytes) -> dict[str, str] | None:
-    """A query string or url-encoded body as a dict; None when a name repeats or it is not UTF-8."""
+class Fields(dict[str, str]):
+    """A form's fields, each once. `getall` is the multi-value lookup twilio's RequestValidator asks a form for
+    first (as on a werkzeug MultiDict); a plain dict would cost it two caught AttributeErrors a field."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+def fields(raw: bytes) -> Fields | None:
+    """A query string or url-encoded body; None when a name repeats or it is not UTF-8."""
     try:
         pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
     except (UnicodeError, ValueError):
         return None
-    found = dict(pairs)
+    found = Fields(pairs)
     return found if len(found) == len(pairs) else None
 
 
@@ -60,7 +68,11 @@ class Front:
         found = self.views.get(environ.get("PATH_INFO", ""))
         if found is None or environ.get("REQUEST_METHOD") != "POST":
             return self.inner(environ, start_response)
-        served = self._verified(environ, found[0], t0)
+        try:
+            served = self._verified(environ, found[0], t0)
+        except Exception:  # whatever went wrong here, Flask's path answers it (the body is put back first)
+            log.exception("front_handed_on", path=environ.get("PATH_INFO"))
+            served = None
         if served is None:
             return self.inner(environ, start_response)
         try:
@@ -76,6 +88,9 @@ class Front:
                 log.exception("webhook_finish_failed", step=served.endpoint)
         finally:
             end()
+        if response.status_code == 200 and isinstance(response.response, list):  # a TwiML document, whole
+            start_response(response.status, response.headers.to_wsgi_list())
+            return response.response
         return response(environ, start_response)  # type: ignore[no-any-return]
 
     def _verified(self, environ: dict[str, Any], endpoint: str, t0: float) -> Hook | None:
@@ -95,7 +110,7 @@ class Front:
             return None
         query_string = environ.get("QUERY_STRING", "")
         try:
-            query = fields(query_string.encode("latin-1")) if query_string else {}
+            query = fields(query_string.encode("latin-1")) if query_string else Fields()
         except UnicodeError:
             return None
         form = fields(body)

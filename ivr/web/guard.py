@@ -1,5 +1,6 @@
 """In front of every /voice/ and /counselor/ request: Twilio's signature, the canonical log line, and the safe answer
-when a step fails.
+when a step fails. Flask runs them as its request hooks and error handler; ivr.web.front, which serves the caller's
+signed webhooks without Flask, runs the same functions (signed_by_twilio, finish, failed).
 
 The signature is checked with twilio's RequestValidator through its public methods only: the URL as it was requested
 is signed once with `compute_signature` and compared in constant time; only when that differs does `validate` try the
