@@ -61,7 +61,7 @@ def test_signed_webhooks_skip_flask_and_answer_as_it_would(make_app: AppFactory)
     assert gather_action(first).startswith("/voice/menu?")
     assert ET.fromstring(menu).find("Enqueue") is not None or ET.fromstring(menu).find("Dial") is not None, menu
 
-    repeated = MultiDict(list(TWILIO.items()) + [("Direction", "inbound")])
+    repeated = MultiDict([*TWILIO.items(), ("Direction", "inbound")])
     with through_flask(app) as flask_served:
         status, again = post(app, "/voice/incoming", repeated)
     assert (status, flask_served) == (200, ["/voice/incoming"])

@@ -15,11 +15,11 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import structlog
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.routing import MapAdapter
 from werkzeug.wsgi import get_host
 
@@ -29,6 +29,7 @@ from ivr.web.hook import Hook, begin, end
 from ivr.web.live import reload_if_asked
 
 log = structlog.get_logger("ivr.webhook")
+View = Callable[[], Response]  # a voice view: every one answers a Response
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FORM = "application/x-www-form-urlencoded"
 
@@ -38,6 +39,7 @@ class Fields(dict[str, str]):
     first (as on a werkzeug MultiDict); a plain dict would cost it two caught AttributeErrors a field."""
 
     def getall(self, name: str) -> list[str]:
+        """Every value of the field: its one value."""
         return [self[name]]
 
 
@@ -58,9 +60,10 @@ class Front:
         self.inner = inner
         self.extensions = app.extensions
         self.url_map = app.url_map
-        self.views = {rule.rule: (rule.endpoint, app.view_functions[rule.endpoint])
-                      for rule in app.url_map.iter_rules()
-                      if rule.endpoint.startswith("voice.") and "POST" in (rule.methods or ()) and not rule.arguments}
+        self.views: dict[str, tuple[str, View]] = {
+            rule.rule: (rule.endpoint, cast(View, app.view_functions[rule.endpoint]))
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith("voice.") and "POST" in (rule.methods or ()) and not rule.arguments}
         self._paths: dict[str, tuple[MapAdapter, dict[tuple[Any, ...], str]]] = {}  # per SCRIPT_NAME: paths built
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -91,7 +94,7 @@ class Front:
         if response.status_code == 200 and isinstance(response.response, list):  # a TwiML document, whole
             start_response(response.status, response.headers.to_wsgi_list())
             return response.response
-        return response(environ, start_response)  # type: ignore[no-any-return]
+        return response(environ, start_response)
 
     def _verified(self, environ: dict[str, Any], endpoint: str, t0: float) -> Hook | None:
         """The request as a verified webhook; None to hand it on to Flask (its body put back)."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hmac
 import os
 import time
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import structlog
 from flask import Response, current_app, g, request, url_for
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from common.facts import HOME
@@ -43,7 +43,7 @@ def public_url(base: str, path: str, query: str) -> str:
     return f"{base}{path}?{query}" if query else f"{base}{path}"
 
 
-def signed_by_twilio(validator: RequestValidator, url: str, form: MultiDict[str, str], signature: str) -> bool:
+def signed_by_twilio(validator: RequestValidator, url: str, form: Mapping[str, str], signature: str) -> bool:
     """True when `signature` is Twilio's for this URL and form: the same answer as `validator.validate`, with one
     HMAC for a genuine request instead of two. The URL is first normalised as `validate` normalises it (urlparse
     drops tabs, newlines and an empty fragment), so the first try is always one of the two forms it signs."""

@@ -26,7 +26,7 @@ class Hook:
     """One verified webhook request: its parameters (query and form; the query wins, as in Flask's
     request.values), the app's extensions, how to build the app's paths, and what the request found out."""
 
-    __slots__ = ("extensions", "values", "url", "endpoint", "t0", "base", "sid", "call", "instant", "step", "live")
+    __slots__ = ("base", "call", "endpoint", "extensions", "instant", "live", "sid", "step", "t0", "url", "values")
 
     def __init__(self, extensions: dict[str, Any], values: Mapping[str, str], url: UrlBuilder, endpoint: str,
                  t0: float, base: str):

@@ -104,8 +104,8 @@ def after_queue(result: str) -> Response | None:
     if result in QUEUE_ANSWERED:
         if param("CallStatus").lower() == "completed":  # the caller hung up: nothing to say to anyone
             return None
-        if ext("store").call(hook().sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to wait for
-            return None
+        if ext("store").call(hook().sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to
+            return None  # wait for
         return decided(0, False)
     if queue.startswith(transfer.DESK) and result != "hangup":
         return answer(transfer.back_from_desk(flow(), hook().instant, lane()))
