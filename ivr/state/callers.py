@@ -6,10 +6,11 @@ again whenever it is needed, so neither it nor any HMAC is written anywhere. Onc
 folded into a plain number (`ivr:callers-count:<day>`, kept as long as the other daily counts) and deleted: after
 that even someone who learns the hash key has nothing to test a guessed number against.
 
-A day's HyperLogLog never outlives its day by more than a few days: each process's first PFADD of the day, and one
-at least every MARK_EVERY seconds after it (all made while the day runs), sets its TTL to HLL_TTL, a day plus GRACE,
-so it expires 3 to 4 days after its JST day ends, folded or not; the same writes mark the day as open. The PFADDs
-between them send nothing else. It is folded long
+A day's HyperLogLog never outlives its day by more than a few days: each PFADD (made while the day runs) sets its
+TTL to HLL_TTL, a day plus GRACE, so it expires 3 to 4 days after its JST day ends, folded or not. The day is marked
+open by each process's first caller of the day, again at least every MARK_EVERY seconds, and by every caller in the
+day's last MARK_EVERY seconds (`mark_due`): a count that reaches Redis after its day was folded makes the day open
+again, and the next trigger folds it too. It is folded long
 before that by whichever comes first: the first call of a later day in each web process (`Store.count_caller`),
 the RQ job of any finished call on a later day (`jobs.fold_call`), a web worker's start, or `ivr report` (folding
 needs no key). A day is lost only if none of these happens within GRACE after it ends (a line with no call at all
@@ -19,6 +20,7 @@ with its HyperLogLog gone and logs `callers_expired_unfolded` naming it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 import redis
 import structlog
 
+from common.facts import JST
 from ivr.state.keys import AGGREGATE_TTL, CALLERS, CALLERS_COUNT, LEGACY_DAY_KEY, OPEN_DAYS, key
 
 log = structlog.get_logger("ivr.state")
@@ -43,13 +46,23 @@ def caller_digest(hash_key: bytes, day: str, number: str) -> str:
 
 
 def count(pipe: Any, day: str, digest: str, *, mark: bool = True) -> None:
-    """Queue the commands that add one caller's digest to the day's HyperLogLog and, with `mark`, set its TTL to
-    HLL_TTL again (it ends GRACE to GRACE plus a day after its day) and mark the day as open."""
+    """Queue the commands that add one caller's digest to the day's HyperLogLog, its TTL HLL_TTL again (it ends
+    GRACE to GRACE plus a day after its day) and, with `mark`, mark the day as open."""
     pipe.pfadd(key(CALLERS, day), digest)
+    pipe.expire(key(CALLERS, day), HLL_TTL)
     if mark:
-        pipe.expire(key(CALLERS, day), HLL_TTL)
         pipe.sadd(OPEN_DAYS, day)
         pipe.expire(OPEN_DAYS, AGGREGATE_TTL)
+
+
+def mark_due(instant: dt.datetime, last: float | None, now: float) -> bool:
+    """Whether a caller counted at `instant` marks the day as open again: the process has not marked it yet (`last`
+    None), or did MARK_EVERY seconds ago or more (`now` and `last` on the monotonic clock), or the call is in the
+    day's last MARK_EVERY seconds (its count may reach the store after the day was folded; marked, the next fold
+    takes it)."""
+    local = instant.astimezone(JST)
+    to_midnight = 86400 - (local.hour * 3600 + local.minute * 60 + local.second)
+    return last is None or now - last >= MARK_EVERY or to_midnight <= MARK_EVERY
 
 
 def fold_day(client: Any, day: str) -> int | None:

@@ -16,6 +16,7 @@ Unique callers per JST day: ivr/state/callers.py (no key beside them; a plain co
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -274,10 +275,11 @@ class Store:
         sid, since = head[0]
         return self.call(sid.decode()), max(0.0, time.time() - since)
 
-    def count_caller(self, day: str, number: str) -> None:
-        """Add the caller to the day's unique-caller estimate without keeping the number (an HMAC under the day's
-        key, fed to a HyperLogLog); withheld numbers are counted apart. The first call of a new day in this process
-        folds the days before it."""
+    def count_caller(self, instant: dt.datetime, number: str) -> None:
+        """Add the caller of a call that came in at `instant` to its JST day's unique-caller estimate without keeping
+        the number (an HMAC under the day's key, fed to a HyperLogLog); withheld numbers are counted apart. The first
+        call of a new day in this process folds the days before it."""
+        day = jst_day(instant)
         if self.degraded:
             return
         if self._today is None or day > self._today:
@@ -285,19 +287,14 @@ class Store:
             if self.degraded:
                 return
         if withheld(number):
-
-            def count_withheld(pipe: Any) -> None:
-                pipe.incr(key("withheld", day))
-                pipe.expire(key("withheld", day), AGGREGATE_TTL)
-
-            self._write("count_caller", count_withheld)
+            self._write("count_caller", lambda pipe: (pipe.incr(key("withheld", day)),
+                                                      pipe.expire(key("withheld", day), AGGREGATE_TTL)))
             self._save_state()
             return
         if self.hash_key is None:
             return  # a reading store (`ivr report`): no key, nothing to count with
         digest = callers.caller_digest(self.hash_key, day, number)
-        now = time.monotonic()
-        mark = self._marked.get(day, -callers.MARK_EVERY) <= now - callers.MARK_EVERY
+        mark = callers.mark_due(instant, self._marked.get(day), now := time.monotonic())
         self._write("count_caller", lambda pipe: callers.count(pipe, day, digest, mark=mark))
         if mark:
             self._marked = {day: now}

@@ -35,7 +35,7 @@ def incoming() -> Response:
     step = flow().incoming(hook().instant)
     entry = ext("settings").entries.get(param("To"), "other")
     ext("metrics").calls.labels(step.record["window"] if step.record else "open", entry).inc()
-    ext("store").count_caller(jst_day(hook().instant), param("From", 64))
+    ext("store").count_caller(hook().instant, param("From", 64))
     step.record = {**(step.record or {}), "started": hook().instant.isoformat()}
     return answer(step)
 
