@@ -129,3 +129,42 @@ def test_a_fault_in_the_front_itself_hands_the_request_to_flask(make_app: AppFac
     assert (status, flask_served) == (200, ["/voice/menu"])
     root = ET.fromstring(body)
     assert root.find("Enqueue") is not None or root.find("Dial") is not None, body
+
+
+def test_when_even_the_safe_answer_fails_the_caller_gets_the_last_resort(make_app: AppFactory,
+                                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A step that fails, then a safe answer that fails too (here its error count cannot be written): the front
+    answered 500, where Flask's error handler takes a second try. The caller now hears the boot config's last
+    words: valid TwiML with the lines to call."""
+    app = make_app()
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in the menu")
+
+    class Unwritable:
+        def labels(self, *_: object) -> Unwritable:
+            raise OSError("no space left for the metrics file")
+
+    monkeypatch.setattr(app.extensions["ivr.flows"].current(), "menu_choice", broken)
+    monkeypatch.setattr(app.extensions["ivr.metrics"], "errors", Unwritable())
+    status, body = post(app, "/voice/menu", MultiDict({**TWILIO, "Digits": "1"}))
+    assert status == 200
+    root = ET.fromstring(body)
+    assert root.tag == "Response" and root.find("Say") is not None and root[-1].tag == "Hangup", body
+
+
+def test_a_prefix_outside_ascii_gives_the_action_urls_flask_gives(make_app: AppFactory) -> None:
+    """A proxy's prefix arrives in SCRIPT_NAME as latin-1 text of its UTF-8 bytes; Flask decodes it, and so must
+    the front, or the next step's URL would be mojibake."""
+    app = make_app(IVR_PUBLIC_URL=BASE + "/café")
+    form = MultiDict(TWILIO)
+    signature = RequestValidator(TOKEN).compute_signature(BASE + "/café/voice/incoming", form)
+    with through_flask(app) as flask_served:
+        response = app.test_client().post("/voice/incoming", data=form, base_url=BASE, headers={
+            "X-Twilio-Signature": signature, "X-Forwarded-Prefix": "/café".encode().decode("latin-1")})
+    body = response.get_data(as_text=True)
+    assert (response.status_code, flask_served) == (200, []), body
+    with app.test_request_context("/voice/incoming", base_url=BASE,
+                                  environ_overrides={"SCRIPT_NAME": "/café".encode().decode("latin-1")}):
+        from flask import url_for
+        assert gather_action(body).split("?")[0] == url_for("voice.menu") == "/café/voice/menu"

@@ -24,7 +24,7 @@ from werkzeug.routing import MapAdapter
 from werkzeug.wsgi import get_host
 
 from ivr.web.guard import MAX_BODY, MAX_FIELDS, failed, finish, public_url, signed_by_twilio
-from ivr.web.helpers import base_url
+from ivr.web.helpers import base_url, twiml
 from ivr.web.hook import Hook, begin, end
 from ivr.web.live import reload_if_asked
 
@@ -84,7 +84,7 @@ class Front:
                 reload_if_asked(self.extensions)
                 response = found[1]()
             except Exception as err:
-                response = failed(err, served.endpoint, environ["PATH_INFO"])
+                response = self._failed(err, served.endpoint, environ["PATH_INFO"])
             try:
                 finish(served, response.status_code)
             except Exception:  # the caller still gets the answer
@@ -95,6 +95,15 @@ class Front:
             start_response(response.status, response.headers.to_wsgi_list())
             return response.response
         return response(environ, start_response)
+
+    def _failed(self, err: Exception, endpoint: str, path: str) -> Response:
+        """The safe answer (guard.failed); the boot config's last words if even that fails (Flask's error
+        handler gets a second try, as here)."""
+        try:
+            return failed(err, endpoint, path)
+        except Exception:
+            log.exception("fallback_failed")
+            return twiml(self.extensions["ivr.flows"].boot().last_resort())
 
     def _verified(self, environ: dict[str, Any], endpoint: str, t0: float) -> Hook | None:
         """The request as a verified webhook; None to hand it on to Flask (its body put back)."""
@@ -120,7 +129,7 @@ class Front:
         if form is None or query is None:
             return None
         settings = self.extensions["ivr.settings"]
-        root = environ.get("SCRIPT_NAME", "")
+        root = environ.get("SCRIPT_NAME", "").encode("latin-1").decode(errors="replace")  # as Flask's root_path
         base = base_url(settings, environ["wsgi.url_scheme"], get_host(environ), root)
         if not signed_by_twilio(self.extensions["ivr.validator"], public_url(base, environ["PATH_INFO"], query_string),
                                 form, signature):
