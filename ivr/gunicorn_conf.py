@@ -7,6 +7,7 @@ Without REDIS_URL there is one worker, whatever WEB_CONCURRENCY or gunicorn's `-
 embedded store of its own), and the master says so.
 """
 
+import gc
 import os
 import sys
 import time
@@ -77,9 +78,12 @@ def post_fork(server, worker):
 
 def post_worker_init(worker):
     """The worker's requests share their Redis writes (ivr/state/outbox.py): the standard library is patched and the
-    app loaded by now. Its loggers are kept once bound (ivr.logs.keep_loggers)."""
+    app loaded by now. Its loggers are kept once bound (ivr.logs.keep_loggers). What the app loaded (config, menus,
+    libraries: about 100,000 objects) never becomes garbage: frozen, it is left out of every later collection; a full
+    collection over it took about 30 ms, in which none of the worker's connections was served."""
     share_writes()
     keep_loggers()
+    gc.freeze()
 
 
 def post_request(worker, req, environ, resp):
