@@ -185,11 +185,9 @@ def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[
         xs: list[float] = []
         ys: list[int] = []
         for day in days:
-            for hour in range(24):
-                t = dt.datetime(day.date.year, day.date.month, day.date.day, hour, tzinfo=JST)
-                if campaign.opens <= t + dt.timedelta(hours=1) and t < campaign.closes:
-                    xs.append(float(mdates.date2num(t.replace(tzinfo=None))))
-                    ys.append(day.n(f"calls|{option}|h{hour:02d}"))
+            for t in published.hours_in(campaign, day.date):
+                xs.append(float(mdates.date2num(t.replace(tzinfo=None))))
+                ys.append(day.n(f"calls|{option}|h{t.hour:02d}"))
         if any(ys):
             ax.plot(xs, ys, label=option, linewidth=1.2)
     ax.set_title(f"{campaign.id}: calls per hour by option (JST)")
