@@ -20,10 +20,9 @@ from urllib.parse import parse_qsl
 
 import structlog
 from flask import Flask, Response
-from werkzeug.routing import MapAdapter
 from werkzeug.wsgi import get_host
 
-from ivr.web.guard import MAX_BODY, MAX_FIELDS, failed, finish, public_url, signed_by_twilio
+from ivr.web.guard import MAX_BODY, failed, finish, public_url, signed_by_twilio, too_many_fields
 from ivr.web.helpers import base_url, twiml
 from ivr.web.hook import Hook, begin, end
 from ivr.web.live import reload_if_asked
@@ -64,7 +63,7 @@ class Front:
             rule.rule: (rule.endpoint, cast(View, app.view_functions[rule.endpoint]))
             for rule in app.url_map.iter_rules()
             if rule.endpoint.startswith("voice.") and "POST" in (rule.methods or ()) and not rule.arguments}
-        self._paths: dict[str, tuple[MapAdapter, dict[tuple[Any, ...], str]]] = {}  # per SCRIPT_NAME: paths built
+        self._builders: dict[str, Callable[..., str]] = {}  # per SCRIPT_NAME
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         t0 = time.perf_counter()
@@ -118,7 +117,7 @@ class Front:
             return None
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # for Flask, if it is handed on
-        if len(body) != length or body.count(b"&") >= MAX_FIELDS:
+        if len(body) != length or too_many_fields(body):
             return None
         query_string = environ.get("QUERY_STRING", "")
         try:
@@ -134,21 +133,19 @@ class Front:
         if not signed_by_twilio(self.extensions["ivr.validator"], public_url(base, environ["PATH_INFO"], query_string),
                                 form, signature):
             return None
-        try:
-            return Hook(self.extensions, {**form, **query}, self._builder(root), endpoint, t0, base)
-        except Exception:  # Flask serves it, and its error handler answers safely
-            return None
+        return Hook(self.extensions, {**form, **query}, self._builder(root), endpoint, t0, base)
 
     def _builder(self, root: str) -> Callable[..., str]:
         """url(endpoint, **query): the path Flask's url_for gives for the app's endpoint under prefix `root`. The
         same few are asked again and again (the first menu's action, each lane's wait URL), so each is built once:
         it depends only on the URL map."""
-        found = self._paths.get(root)
-        if found is None:
-            if len(self._paths) >= 16:  # one in practice: the prefix of the proxy in front
-                self._paths.clear()
-            found = self._paths[root] = (self.url_map.bind("localhost", script_name=root or "/"), {})
-        paths, built = found
+        found = self._builders.get(root)
+        if found is not None:
+            return found
+        if len(self._builders) >= 16:  # one in practice: the prefix of the proxy in front
+            self._builders.clear()
+        paths = self.url_map.bind("localhost", script_name=root or "/")
+        built: dict[tuple[Any, ...], str] = {}
 
         def url(endpoint: str, **query: Any) -> str:
             asked = (endpoint, *[(k, type(v), v) for k, v in query.items()])  # 1 and True name different URLs
@@ -162,4 +159,5 @@ class Front:
                 path = built[asked] = paths.build(endpoint, query)
             return path
 
+        self._builders[root] = url
         return url

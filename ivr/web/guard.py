@@ -78,7 +78,12 @@ def over_limits() -> bool:
     data = request.get_data(cache=True)
     if request.content_length is None and len(data) >= MAX_BODY:
         return True
-    return request.mimetype == "application/x-www-form-urlencoded" and data.count(b"&") >= MAX_FIELDS
+    return request.mimetype == "application/x-www-form-urlencoded" and too_many_fields(data)
+
+
+def too_many_fields(body: bytes) -> bool:
+    """A url-encoded form of more than MAX_FIELDS fields, counted before it is parsed."""
+    return body.count(b"&") >= MAX_FIELDS
 
 
 def before() -> Response | None:
@@ -126,8 +131,8 @@ def finish(served: Hook, status: int) -> None:
 
 def after(response: Response) -> Response:
     """A verified webhook's writes, latency and log line (finish)."""
-    served = serving()
-    if served is not None and response.status_code not in (403, 413):
+    served = serving()  # set only once the signature was checked: a 403 or 413 never has one
+    if served is not None:
         finish(served, response.status_code)
     return response
 
