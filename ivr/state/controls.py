@@ -36,6 +36,11 @@ REFRESH = 0.5  # seconds between reads of the controls in one process: obeyed ev
 RETRY_AFTER = 2.0  # seconds an unreadable store is left alone
 
 
+def field_of(kind: Kind, target: str) -> str:
+    """A control's field in the controls hash: one announcement at a time, one control per kind and target."""
+    return f"{kind}:{target}" if kind != "announce" else "announce:"
+
+
 @dataclass(frozen=True)
 class Control:
     """One control in force: what, on what, who set it and why, when (epoch seconds) and until when (None: until
@@ -55,7 +60,7 @@ class Control:
     @property
     def field(self) -> str:
         """Its field in the controls hash."""
-        return f"{self.kind}:{self.target}" if self.kind != "announce" else "announce:"
+        return field_of(self.kind, self.target)
 
 
 @dataclass(frozen=True)
@@ -147,13 +152,9 @@ class Controls:
         """Note the latest reload asked for so far: this process has just loaded its config, so it needs only the
         ones asked from now on. While the store cannot be read, its first look does the noting."""
         try:
-            raw = self.client.get(RELOAD)
+            self._seen_reload = self.latest_reload() or ""
         except redis.RedisError:
             return
-        try:
-            self._seen_reload = str(json.loads(raw)["id"]) if raw else ""
-        except (ValueError, KeyError, TypeError):
-            self._seen_reload = ""
 
     def reload_due(self, snapshot: Snapshot) -> Mapping[str, Any] | None:
         """A reload asked for since this process last looked (None: none)."""
@@ -202,7 +203,7 @@ class Controls:
     def clear(self, kind: Kind, target: str, by: str, why: str = "") -> bool:
         """Undo a control (resume, open, clear the announcement), audited; False when none was set. Raises
         RedisError when the store cannot be written."""
-        field = f"{kind}:{target}" if kind != "announce" else "announce:"
+        field = field_of(kind, target)
         undo = {"pause": "resume", "close": "open", "announce": "announce-clear"}[kind]
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(STATE, field)

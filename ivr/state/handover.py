@@ -85,8 +85,10 @@ def claim(store: Store, queues: list[str], desk: str) -> Claimed | None:
     def run() -> Claimed | None:
         now = time.time()
         for queue in queues:
-            client.zremrangebyscore(key("waiting", queue), "-inf", now - store.ttl)
-            for raw, since in client.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1, withscores=True):
+            pipe = client.pipeline(transaction=False)  # the long-gone pruned and the head read: one round trip
+            pipe.zremrangebyscore(key("waiting", queue), "-inf", now - store.ttl)
+            pipe.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1, withscores=True)
+            for raw, since in pipe.execute()[1]:
                 sid = raw.decode()
                 if client.set(key("claim", sid), desk, nx=True, ex=CLAIM_TTL):
                     return Claimed(queue, sid, store.call(sid), max(0.0, now - since))
@@ -101,9 +103,9 @@ def waiting_unclaimed(store: Store, queues: list[str]) -> bool:
 
     def run() -> bool:
         for queue in queues:
-            for raw in client.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1):
-                if client.exists(key("claim", raw.decode())):
-                    return True
+            head = client.zrange(key("waiting", queue), 0, LOOK_AHEAD - 1)
+            if head and client.exists(*(key("claim", raw.decode()) for raw in head)):
+                return True
         return False
 
     return bool(_guarded(store, "claimed", False, run))

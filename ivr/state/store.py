@@ -257,24 +257,6 @@ class Store:
             return
         self._write("left", lambda pipe: pipe.zrem(key("waiting", queue), sid))
 
-    def next_waiting(self, queue: str) -> tuple[dict[str, str], float] | None:
-        """The record of the call waiting longest in this queue, and how long it has waited; None when unknown."""
-        if self.degraded:
-            return None
-
-        def commands(pipe: Any) -> None:
-            pipe.zremrangebyscore(key("waiting", queue), "-inf", time.time() - self.ttl)
-            pipe.zrange(key("waiting", queue), 0, 0, withscores=True)
-
-        results = self._read("next_waiting", commands)
-        if results is None:
-            return None
-        head: list[tuple[bytes, float]] = results[1]
-        if not head:
-            return None
-        sid, since = head[0]
-        return self.call(sid.decode()), max(0.0, time.time() - since)
-
     def count_caller(self, instant: dt.datetime, number: str) -> None:
         """Add the caller of a call that came in at `instant` to its JST day's unique-caller estimate without keeping
         the number (an HMAC under the day's key, fed to a HyperLogLog); withheld numbers are counted apart. The first
