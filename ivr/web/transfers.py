@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -97,15 +98,16 @@ def to_desk() -> Response | None:
     return answer(transfer.to_desk(flow(), lane(), desk, param("p"), small_int("QueueTime", 0, 86400)))
 
 
-def after_queue(result: str) -> Response | None:
-    """After a queue's outcome is counted: back into line when the counsellor who took the caller missed them, or
-    (after a bridge) what the counsellor decided. None: as any queue's outcome."""
+def after_queue(result: str, rec: Mapping[str, str]) -> Response | None:
+    """After a queue's outcome is counted (`rec`: the call's record as read for the count): back into line when the
+    counsellor who took the caller missed them, or (after a bridge) what the counsellor decided. None: as any
+    queue's outcome."""
     queue = param("q")
     if result in QUEUE_ANSWERED:
         if param("CallStatus").lower() == "completed":  # the caller hung up: nothing to say to anyone
             return None
-        if ext("store").call(hook().sid).get("bridged") != "counsellors_line":  # taken otherwise: no transfer to
-            return None  # wait for
+        if rec.get("bridged") != "counsellors_line":  # taken otherwise: no transfer to wait for
+            return None
         return decided(0, False)
     if queue.startswith(transfer.DESK) and result != "hangup":
         return answer(transfer.back_from_desk(flow(), hook().instant, lane()))

@@ -87,10 +87,11 @@ def partner_of() -> str:
     return pid if pid in flow().routing.partners else ""
 
 
-def fold(kind: str, result: str, waited: int | None = None) -> None:
-    """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data)."""
+def fold(kind: str, result: str, waited: int | None = None) -> dict[str, str]:
+    """Queue an idempotent count of this outcome (campaign, day, partner, result, wait bucket; no caller data); the
+    call's record as it was read for it (empty without a call)."""
     if not hook().sid:
-        return
+        return {}
     store = ext("store")
     rec = store.call(hook().sid)
     talked = tally.talk_seconds(kind, result, rec, hook().instant, waited or 0, small_int("DialCallDuration", 0, 86400))
@@ -102,6 +103,7 @@ def fold(kind: str, result: str, waited: int | None = None) -> None:
         "partner": rec.get("partner", ""), "result": result if result.replace("-", "").isalpha() else "unknown",
         "wait_bucket": wait_bucket(waited) if waited is not None else "",
     }, later=True)
+    return rec
 
 
 @bp.route("/queue-done", methods=["POST", "GET"])
@@ -113,10 +115,10 @@ def queue_done() -> Response:
     ext("store").left(param("q"), hook().sid)
     result = param("QueueResult").lower()
     waited = small_int("QueueTime", 0, 86400) + small_int("qt", 0, 86400)  # qt: the wait before a counsellor's desk
-    fold("queue", result, waited)
+    rec = fold("queue", result, waited)
     ext("store").record(hook().sid, waited=waited)
     ext("metrics").queue_left(partner_of(), result, waited)
-    return transfers.after_queue(result) or answer(flow().queue_done(hook().instant, result, lane()))
+    return transfers.after_queue(result, rec) or answer(flow().queue_done(hook().instant, result, lane()))
 
 
 @bp.route("/desk", methods=["POST", "GET"])
