@@ -24,7 +24,6 @@ from common.configfile import load_model
 from common.facts import JST
 from ivr.settings import load_settings
 from ivr.state import emergency
-from ivr.state.jobs import twilio_client
 from ivr.state.keys import AGGREGATE_TTL
 from ivr.state.store import connect
 from ivr.tools.cli_common import Refused, file_settings, now
@@ -110,6 +109,8 @@ def cmd_reveal(args: argparse.Namespace) -> int:
         pipe.execute()
     log.warning("emergency_reveal", **{k: v for k, v in entry.items() if k != "at"})
     try:
+        from ivr.state.jobs import twilio_client  # the REST client, loaded only for a reveal
+
         number = twilio_client(settings).calls(flag.call).fetch()._from  # the library names the field `_from`
     except TwilioException as e:
         emergency.unmark_revealed(client, flag.call)  # nothing was shown: the supervisors may try again

@@ -18,15 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 
 from ivr.settings import ServiceSettings, load_settings
 from ivr.state.config import Loaded, load
-from ivr.state.jobs import twilio_client
 from ivr.tools.cli_common import Refused
+
+if TYPE_CHECKING:  # the REST client loads only for a command that talks to Twilio, not for every `ivr` command
+    from twilio.rest import Client
 
 NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method", "status_callback",
                  "status_callback_method")
@@ -152,6 +153,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Client, Wanted]:
     if not settings.account_sid:
         raise Refused("ivr twilio: TWILIO_ACCOUNT_SID is not set")
     loaded = load(settings.menu_file, settings.routing_file, settings.partners_file, audio_dir=settings.audio_dir)
+    from ivr.state.jobs import twilio_client
+
     return twilio_client(settings), wanted(settings, loaded)
 
 
