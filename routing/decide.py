@@ -347,11 +347,9 @@ class Routing:
         if option not in ops or (option in live.closed and option != self.general):
             option = self.general
         urgent = urgent or ops[option].urgent
-        chain, first = self.chain(instant, option, campaign), None
-        group, rule = self.shared_shift(instant, option, campaign) if self.plans[campaign.plan][option].share \
-            else ((), None)
-        if group:
-            chain, first = shared_order(chain, len(group), rule, live)
+        table, i = self._slot(campaign, instant)  # the option is one of the plan's here: its chain and shift
+        chain, first = shared_order(table.chains[i][option], table.shared[i].get(option, 0),
+                                    self.plans[campaign.plan][option].share, live)
         if language != HOME:  # partners who speak it, then interpreter-backed ones; never a Japanese-only line
             chain = tuple(p for p in chain if language in p.languages) + tuple(
                 p for p in chain if p.interpreter and language not in p.languages)
