@@ -171,6 +171,11 @@ def publish(cells: Sequence[Sequence[int]], k: int = K, known: Collection[tuple[
     return [[shown(v, m, k) for v, m in zip(row, mrow, strict=True)] for row, mrow in zip(grid, marks, strict=True)]
 
 
+def exact(cells: Sequence[Sequence[int]]) -> list[list[str]]:
+    """The table with its margins, every count as it is: what only the operators see."""
+    return [[str(v) for v in row] for row in with_totals(cells)]
+
+
 def rate(numerator: str, denominator: str) -> str:
     """A share of two published counts ("0.40"), only when both are published as numbers and the denominator is not
     zero; "" otherwise (a rate beside a hidden count would give the count away)."""
@@ -179,5 +184,5 @@ def rate(numerator: str, denominator: str) -> str:
     return f"{int(numerator) / int(denominator):.2f}"
 
 
-__all__ = ["HIDDEN", "SHOWN", "SMALL", "K", "determined", "lines", "publish", "rate", "shown", "suppress",
+__all__ = ["HIDDEN", "SHOWN", "SMALL", "K", "determined", "exact", "lines", "publish", "rate", "shown", "suppress",
            "with_totals"]

@@ -99,7 +99,7 @@ def table_rows(label: str, names: list[str], columns: Sequence[str], cells: list
         known, withheld = linked(disclosure.with_totals(cells), main or {})
         grid = disclosure.publish(cells, known=known, withheld=withheld)
     else:
-        grid = [[str(v) for v in r] for r in disclosure.with_totals(cells)]
+        grid = disclosure.exact(cells)
     out = [[label, *columns, "all", "answered_share"]]
     for name, row in zip([*names, "all"], grid, strict=True):
         out.append([name, *row, disclosure.rate(row[0], row[-1])])

@@ -107,7 +107,7 @@ def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list
     over the campaign. `publish` suppresses small counts and what would give them away (common/disclosure.py)."""
     days = list(days)
     columns = [*options, NONE, "all"]
-    grids = {m: (disclosure.publish if publish else exact)(matrix(days, options, m)) for m in MEASURES}
+    grids = {m: (disclosure.publish if publish else disclosure.exact)(matrix(days, options, m)) for m in MEASURES}
     out = []
     for i, label in enumerate([*(d.isoformat() for d in (day.date for day in days)), "total"]):
         day = days[i] if i < len(days) else None
@@ -122,11 +122,6 @@ def rows(days: Iterable[Day], options: list[str], publish: bool = False) -> list
             out.append([label, option, calls, answered, disclosure.rate(answered, calls), abandoned, overflowed,
                         referred, median, p90, *extra])
     return out
-
-
-def exact(cells: list[list[int]]) -> list[list[str]]:
-    """A table with its totals, every count as it is: the operators' report."""
-    return [[str(v) for v in row] for row in disclosure.with_totals(cells)]
 
 
 def count(n: int, publish: bool) -> str:
