@@ -97,17 +97,18 @@ def sentinel_address(url: str) -> SentinelAddress | None:
                            unquote(parts.password) if parts.password else None)
 
 
-def _invalid(message: str) -> PydanticCustomError:
-    """A validation error whose message is exactly `message` (ivr/settings.py prefixes the variable's name)."""
+def invalid(message: str) -> PydanticCustomError:
+    """A settings validation error whose message is exactly `message` (ivr/settings.py prefixes the variable's
+    name); for the settings here and in ivr/settings.py."""
     return PydanticCustomError("ivr_setting", "{message}", {"message": message})
 
 
-def _stripped(value: object) -> object:
+def stripped(value: object) -> object:
     """Text without surrounding whitespace; anything else as it is."""
     return value.strip() if isinstance(value, str) else value
 
 
-_Text = Annotated[str, BeforeValidator(_stripped)]
+Text = Annotated[str, BeforeValidator(stripped)]
 
 
 class TwilioSide(BaseSettings):
@@ -117,19 +118,19 @@ class TwilioSide(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, env_ignore_empty=True)
 
     # the static fallback document (`ivr fallback export`, hosted elsewhere); unset: this service's /voice/fallback
-    fallback_url: _Text | None = Field(None, validation_alias="IVR_FALLBACK_URL")
+    fallback_url: Text | None = Field(None, validation_alias="IVR_FALLBACK_URL")
     queue_max_size: int = Field(DEFAULT_QUEUE_MAX_SIZE, ge=1, le=MAX_QUEUE_MAX_SIZE,
                                 validation_alias="IVR_QUEUE_MAX_SIZE")
-    counsellor_number: _Text | None = Field(None, validation_alias="IVR_COUNSELLOR_NUMBER")  # posts /counselor/...
-    api_key: _Text | None = Field(None, validation_alias="TWILIO_API_KEY")  # SK...: with TWILIO_API_SECRET
-    api_secret: _Text | None = Field(None, validation_alias="TWILIO_API_SECRET", repr=False)
+    counsellor_number: Text | None = Field(None, validation_alias="IVR_COUNSELLOR_NUMBER")  # posts /counselor/...
+    api_key: Text | None = Field(None, validation_alias="TWILIO_API_KEY")  # SK...: with TWILIO_API_SECRET
+    api_secret: Text | None = Field(None, validation_alias="TWILIO_API_SECRET", repr=False)
 
     @field_validator("fallback_url", mode="after")
     @classmethod
     def _fallback_url(cls, value: str | None) -> str | None:
         """An https URL (Twilio fetches the document from another provider)."""
         if value is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
-            raise _invalid("is not an https address; write where the exported document is served, e.g. "
+            raise invalid("is not an https address; write where the exported document is served, e.g. "
                            "https://handler.twilio.com/twiml/EH...")
         return value
 
@@ -138,7 +139,7 @@ class TwilioSide(BaseSettings):
     def _e164(cls, value: str | None) -> str | None:
         """An E.164 number, as Twilio lists it."""
         if value is not None and not E164.fullmatch(value):
-            raise _invalid("is not a number in E.164 form; write e.g. +81300000000")
+            raise invalid("is not a number in E.164 form; write e.g. +81300000000")
         return value
 
     @field_validator("api_key", mode="after")
@@ -146,5 +147,5 @@ class TwilioSide(BaseSettings):
     def _key_sid(cls, value: str | None) -> str | None:
         """An API key's SID: SK and 32 hex digits."""
         if value is not None and not re.fullmatch(r"SK[0-9a-fA-F]{32}", value):
-            raise _invalid("is not an API key SID (SK and 32 hex digits)")
+            raise invalid("is not an API key SID (SK and 32 hex digits)")
         return value

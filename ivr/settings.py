@@ -32,11 +32,11 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.facts import parse_instant
-from ivr.deployment import TwilioSide, masked_url, sentinel_address
+from ivr.deployment import Text, TwilioSide, invalid, masked_url, sentinel_address
 from menus.menu import DEFAULT_FILE as DEFAULT_MENU
 from routing.decide import DEFAULT_FILE as DEFAULT_ROUTING
 
@@ -61,11 +61,6 @@ class SettingsError(Exception):
     def __init__(self, message: str, variable: str | None = None):
         super().__init__(message)
         self.variable = variable
-
-
-def _invalid(message: str) -> PydanticCustomError:
-    """A validation error whose message is exactly `message` (the variable's name is prefixed later)."""
-    return PydanticCustomError("ivr_setting", "{message}", {"message": message})
 
 
 def _shown(value: object) -> str:
@@ -93,18 +88,13 @@ def _whole(value: object, least: int) -> int:
     return number
 
 
-def _stripped(value: object) -> object:
-    """Text without surrounding whitespace; anything else as it is."""
-    return value.strip() if isinstance(value, str) else value
-
-
 def _path(value: object) -> object:
     """A path from text (stripped) or a path object."""
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, os.PathLike):
         return value
-    raise _invalid(f"{_shown(value)} is not a path")
+    raise invalid(f"{_shown(value)} is not a path")
 
 
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 2.1: b64token
@@ -113,7 +103,7 @@ BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 2.1: b64token
 def _secret_text(value: object) -> str:
     """A secret's stripped text; the error never shows the value."""
     if not isinstance(value, str):
-        raise _invalid("must be text")
+        raise invalid("must be text")
     return value.strip()
 
 
@@ -123,7 +113,7 @@ def _web_url(value: object) -> object:
         return value
     url = value.strip().rstrip("/")
     if not url.startswith(WEB_SCHEMES):
-        raise _invalid(f"{_shown(url)} is not a web address; it must start with https:// (or http://)")
+        raise invalid(f"{_shown(url)} is not a web address; it must start with https:// (or http://)")
     return url
 
 
@@ -137,12 +127,11 @@ def _file_url(value: object) -> object:
     except ValueError:  # a malformed [IPv6] host
         parts = None
     if parts is None or not parts.hostname or parts.path.strip("/") == "":
-        raise _invalid(f"{_shown(url)} is not the web address of a sound file: write https:// (or http://), a host "
+        raise invalid(f"{_shown(url)} is not the web address of a sound file: write https:// (or http://), a host "
                        "and the file's path, e.g. https://cdn.example.jp/hold.wav")
     return url
 
 
-_Text = Annotated[str, BeforeValidator(_stripped)]
 _FilePath = Annotated[Path, BeforeValidator(_path)]
 _SecretText = Annotated[str, BeforeValidator(_secret_text)]
 _WebUrl = Annotated[str, BeforeValidator(_web_url)]
@@ -177,9 +166,9 @@ class Settings(_FromEnvironment):
     routing_file: _FilePath = Field(DEFAULT_ROUTING, validation_alias="IVR_ROUTING_FILE")
     partners_file: _FilePath | None = Field(None, validation_alias="IVR_PARTNERS_FILE")  # production contacts
     audio_dir: _FilePath = Field(DEFAULT_AUDIO, validation_alias="IVR_AUDIO_DIR")  # <dir>/<language>/<clip>.wav
-    clock: _Text | None = Field(None, validation_alias="IVR_CLOCK")  # the instant a rehearsal's clock starts at
+    clock: Text | None = Field(None, validation_alias="IVR_CLOCK")  # the instant a rehearsal's clock starts at
     # unset: the embedded store; not in the repr, since the URL may carry a password
-    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
+    redis_url: Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
     xdg_state_home: _FilePath | None = Field(None, validation_alias="XDG_STATE_HOME", exclude=True,
                                            repr=False)  # only to place state_dir
     state_dir: _FilePath = Field(validation_alias="IVR_STATE_DIR")  # the embedded store's counts (no call data)
@@ -207,7 +196,7 @@ class Settings(_FromEnvironment):
             try:
                 parse_instant(value)
             except ValueError as e:
-                raise _invalid(str(e)) from None
+                raise invalid(str(e)) from None
         return value
 
     @field_validator("redis_url", mode="after")
@@ -215,11 +204,11 @@ class Settings(_FromEnvironment):
     def _redis_scheme(cls, value: str | None) -> str | None:
         """A URL redis-py opens: redis://, rediss:// (TLS), unix:// (a socket) or redis+sentinel:// (the master)."""
         if value is not None and not value.lower().startswith(REDIS_SCHEMES):
-            raise _invalid(f"{_shown(value)} has an unknown scheme; use redis://, rediss://, unix:// or redis+sentinel://")
+            raise invalid(f"{_shown(value)} has an unknown scheme; use redis://, rediss://, unix:// or redis+sentinel://")
         try:
             sentinel_address(value or "")
         except ValueError as e:
-            raise _invalid(f"{_shown(value)}: {e}") from None
+            raise invalid(f"{_shown(value)}: {e}") from None
         return value
 
     @field_validator("call_ttl", mode="before")
@@ -229,7 +218,7 @@ class Settings(_FromEnvironment):
         try:
             return _whole(value, MIN_CALL_TTL)
         except ValueError:
-            raise _invalid(f"{_shown(value)} must be a whole number of seconds, at least {MIN_CALL_TTL}") from None
+            raise invalid(f"{_shown(value)} must be a whole number of seconds, at least {MIN_CALL_TTL}") from None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -248,7 +237,7 @@ def _choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     """`value` lower-cased if it is one of `allowed`; otherwise an error listing them."""
     text = str(value).strip().lower()
     if text not in allowed:
-        raise _invalid(f"{_shown(value)} is not {what}; use {', '.join(allowed[:-1])} or {allowed[-1]}")
+        raise invalid(f"{_shown(value)} is not {what}; use {', '.join(allowed[:-1])} or {allowed[-1]}")
     return text
 
 
@@ -265,13 +254,13 @@ class ServiceSettings(Settings, _Directories, TwilioSide):
     hash_key: bytes = Field(validation_alias="IVR_HASH_KEY", repr=False)  # keys the caller hashes in logs
     # unset: the /admin/* endpoints answer 404
     admin_token: _SecretText | None = Field(None, validation_alias="IVR_ADMIN_TOKEN", repr=False)
-    account_sid: _Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
+    account_sid: Text | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")  # Twilio's REST API (SMS)
     # the REST API's base URL: unset, Twilio's own; a regional edge, or the tests' mock of Twilio's API description
     api_url: _WebUrl | None = Field(None, validation_alias="TWILIO_API_URL")
-    sms_from: _Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
+    sms_from: Text | None = Field(None, validation_alias="IVR_SMS_FROM")  # unset: SMS is not offered
     # referral SMS sent in one hour, in all (a bound on what forged caller IDs could cost); more wait for a later call
     sms_hourly_cap: int = Field(300, ge=1, validation_alias="IVR_SMS_HOURLY_CAP")
-    caller_id: _Text | None = Field(None, validation_alias="IVR_CALLER_ID")  # shown to partners we dial
+    caller_id: Text | None = Field(None, validation_alias="IVR_CALLER_ID")  # shown to partners we dial
     # our number -> label; NoDecode: the environment's comma format reaches _entries as text, never as JSON
     entries: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, validation_alias="IVR_ENTRY_NUMBERS")
     gunicorn_master: int | None = Field(None, validation_alias="IVR_GUNICORN_MASTER")  # /admin/reload SIGHUPs it
@@ -292,7 +281,7 @@ class ServiceSettings(Settings, _Directories, TwilioSide):
     def _bearer_token(cls, value: str | None) -> str | None:
         """A token an `Authorization: Bearer` header can carry (RFC 6750's b64token), else /admin is unusable."""
         if value and not BEARER_TOKEN.fullmatch(value):
-            raise _invalid("must be a bearer token: letters, digits and - . _ ~ + / (then = only at the end), "
+            raise invalid("must be a bearer token: letters, digits and - . _ ~ + / (then = only at the end), "
                            "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
         return value or None
 
@@ -302,7 +291,7 @@ class ServiceSettings(Settings, _Directories, TwilioSide):
         """IVR_HASH_KEY's UTF-8 bytes, as written (not stripped: the key must stay the same bytes)."""
         if isinstance(value, bytes | str):
             return value if isinstance(value, bytes) else value.encode()
-        raise _invalid("must be text")
+        raise invalid("must be text")
 
     @field_validator("entries", mode="before")
     @classmethod
@@ -314,7 +303,7 @@ class ServiceSettings(Settings, _Directories, TwilioSide):
         for part in filter(None, (p.strip() for p in value.split(","))):
             number, sep, label = part.partition("=")
             if not sep or not number.strip().startswith("+") or not label.strip().isalnum():
-                raise _invalid(f"{_shown(part)} should be +<our number>=<label>, e.g. +81120494949=0120")
+                raise invalid(f"{_shown(part)} should be +<our number>=<label>, e.g. +81120494949=0120")
             out[number.strip()] = label.strip()
         return out
 
@@ -325,16 +314,16 @@ class ServiceSettings(Settings, _Directories, TwilioSide):
         try:
             return None if value is None else _whole(value, 1)
         except ValueError:
-            raise _invalid(f"{_shown(value)} is not a process id (a whole number of at least 1)") from None
+            raise invalid(f"{_shown(value)} is not a process id (a whole number of at least 1)") from None
 
 
 class ServerSettings(_Directories):
     """What gunicorn's config file needs: no token, since the master only forks workers."""
 
-    bind: _Text = Field(DEFAULT_BIND, validation_alias="IVR_BIND")
+    bind: Text = Field(DEFAULT_BIND, validation_alias="IVR_BIND")
     web_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), validation_alias="WEB_CONCURRENCY")
     # unset: each worker would keep its own embedded store, so gunicorn runs one; not in the repr (a password)
-    redis_url: _Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
+    redis_url: Text | None = Field(None, validation_alias="REDIS_URL", repr=False)
 
     @field_validator("web_concurrency", mode="before")
     @classmethod
@@ -343,7 +332,7 @@ class ServerSettings(_Directories):
         try:
             return _whole(value, 1)
         except ValueError:
-            raise _invalid(f"{_shown(value)} is not a whole number of at least 1") from None
+            raise invalid(f"{_shown(value)} is not a whole number of at least 1") from None
 
 
 _S = TypeVar("_S", bound=_FromEnvironment)
