@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ivr.state.emergency import CONSENT
 from ivr.state.handover import MOVES
 from ivr.state.jobs import SMS_REASONS, sms_failures, sms_outcomes
 from ivr.state.logins import SUBJECTS as LOCKOUT_SUBJECTS
@@ -97,7 +98,7 @@ class Metrics:
                                  ["from_option", "to_option"], registry=r)
         self.emergency_flags = Counter("ivr_emergency_flags_total", "Emergency flags counsellors raised, by whether "
                                        "the caller consented", ["consent"], registry=r)
-        for consent in ("yes", "no"):
+        for consent in CONSENT:
             self.emergency_flags.labels(consent)
         self.desk_moves = Counter("ivr_desk_moves_total", "Callers a counsellor took, by whether Twilio moved them to "
                                   "the counsellor's desk at once (moved; gone: no longer in that queue; failed; off: "

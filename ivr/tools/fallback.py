@@ -29,13 +29,12 @@ from ivr.state.config import Loaded
 from ivr.state.private import private_dir
 from ivr.state.recordings import Recordings
 from ivr.tools.cli_common import Refused, file_options, file_settings, files, load_config
-from ivr.tools.standin import StandIn
+from ivr.tools.standin import MAX_TWIML_BYTES, StandIn
 from ivr.tools.transports import StaticDocument
 from menus import HOME, Phone
 from routing.model import Referral
 
 LANGUAGES = (HOME, "en")
-MAX_BYTES = 64 * 1024  # Twilio refuses a longer TwiML document
 RECORD = "fallback-{routing}.sha256"  # in the state directory: the last exported document's hash, per routing file
 
 
@@ -110,8 +109,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     loaded = load_config(args)
     text = document(loaded)
     size = len(text.encode())
-    if size > MAX_BYTES:
-        raise Refused(f"ivr fallback export: the document is {size} bytes, over Twilio's {MAX_BYTES}: "
+    if size > MAX_TWIML_BYTES:
+        raise Refused(f"ivr fallback export: the document is {size} bytes, over Twilio's {MAX_TWIML_BYTES}: "
                       "fewer referral lines or shorter prompts")
     state_dir = file_settings(args).state_dir
     record = record_file(state_dir, files(args)[1])

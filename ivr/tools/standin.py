@@ -20,7 +20,7 @@ from common.facts import DIAL_ANSWERED
 from ivr.state.recordings import HOLD_FILE, HOLD_SECONDS
 from ivr.tools.transports import InProcess, OverHttp, Transport
 
-MAX_TWIML_BYTES = 64 * 1024
+MAX_TWIML_BYTES = 64 * 1024  # Twilio refuses a longer TwiML document
 CONNECTED_QUEUE = frozenset({"bridged"})  # the one QueueResult the stand-in gives a caller a counsellor took
 
 
