@@ -14,6 +14,7 @@ import ivr.state.jobs  # noqa: F401
 from ivr.deployment import sentinel_address
 from ivr.logs import configure_worker
 from ivr.settings import load_file_settings
+from ivr.state.store import WAIT
 
 _settings = load_file_settings()
 configure_worker(_settings)
@@ -21,6 +22,6 @@ _sentinel = sentinel_address(_settings.redis_url or "")
 REDIS_URL: str | None = _settings.redis_url if _sentinel is None else None
 SENTINEL: dict[str, Any] | None = None if _sentinel is None else {
     "INSTANCES": list(_sentinel.sentinels), "MASTER_NAME": _sentinel.service, "DB": _sentinel.db,
-    "USERNAME": _sentinel.username, "PASSWORD": _sentinel.password, "SOCKET_TIMEOUT": 0.5,
-    "CONNECTION_KWARGS": {"socket_connect_timeout": 0.25},
-    "SENTINEL_KWARGS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.25}}
+    "USERNAME": _sentinel.username, "PASSWORD": _sentinel.password, "SOCKET_TIMEOUT": WAIT[1],
+    "CONNECTION_KWARGS": {"socket_connect_timeout": WAIT[0]},
+    "SENTINEL_KWARGS": {"socket_timeout": WAIT[1], "socket_connect_timeout": WAIT[0]}}

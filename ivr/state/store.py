@@ -45,6 +45,7 @@ RETRY_AFTER = 2.0  # seconds a failed Redis is left alone before the next try
 # Connections a process may open to Redis (redis-py's default is 100, past which a command fails): under gunicorn's
 # gevent worker every open connection (worker_connections, ivr/gunicorn_conf.py) may be a request waiting on Redis.
 MAX_REDIS_CONNECTIONS = 1000
+WAIT = (0.25, 0.5)  # seconds to connect to Redis and for it to answer, on a webhook's path (and the RQ worker's)
 LEASE_TTL = 90 * 60  # a place at a partner is given back by then even if every callback is lost
 
 
@@ -336,7 +337,7 @@ class Store:
         return True
 
 
-def connect(settings: Settings, wait: tuple[float, float] = (0.25, 0.5)) -> tuple[redis.Redis, str]:
+def connect(settings: Settings, wait: tuple[float, float] = WAIT) -> tuple[redis.Redis, str]:
     """A Redis client for REDIS_URL ("redis"), or an in-process one ("embedded") when it is not set. Behind Sentinel
     (redis+sentinel://) each new connection goes to the master the sentinels name, so after a failover the next
     connection made (the first after a few seconds of degraded mode) writes to the new master. `wait`: seconds to
