@@ -202,11 +202,11 @@ class Routing:
         for m in self._marks:
             local = midnight + dt.timedelta(minutes=m)
             here = {opt: self._chain_at(plan, opt, local) for opt in plan}
+            staffed = {opt: op.staffed(local) for opt, op in plan.items()}
             chains.append(here)
-            shared.append({opt: self._shift_size(here[opt], op.staffed(local))
+            shared.append({opt: self._shift_size(here[opt], staffed[opt])
                            for opt, op in plan.items() if op.share is not None})
-            offered.append(frozenset(opt for opt, op in plan.items()
-                                     if any(self._available(p, local) for p in op.staffed(local))))
+            offered.append(frozenset(opt for opt in plan if any(self._available(p, local) for p in staffed[opt])))
             abroad.append(frozenset(opt for opt, chain in here.items() if any(p.id in self._abroad for p in chain)))
         return _DayTable(self._marks, chains, offered, abroad, shared)
 
