@@ -81,6 +81,7 @@ class Past:
     def __init__(self, campaign: Campaign, days: Sequence[DayCounts]):
         self.campaign = campaign
         self.days = list(days)
+        self.by_date = {d.date: d for d in self.days}
         self.first = days_of(campaign)[0]
         self.open = {(d.date, t.hour) for d in self.days for t in hours_in(campaign, d.date)}
         self.calls = sum(d.n("calls") for d in self.days)
@@ -96,8 +97,7 @@ class Past:
 
     def arrivals(self, option: str, slots: list[tuple[dt.date, int]]) -> float:
         """Mean calls per hour for an option over these past hours."""
-        by_date = {d.date: d for d in self.days}
-        return sum(by_date[d].n(f"calls|{option}|h{h:02d}") for d, h in slots) / len(slots) if slots else 0.0
+        return sum(self.by_date[d].n(f"calls|{option}|h{h:02d}") for d, h in slots) / len(slots) if slots else 0.0
 
     def talk(self, options: Sequence[str], hours: Sequence[int]) -> tuple[int, int]:
         """(talk seconds, calls that talked) over the campaign for these options and hours."""

@@ -182,7 +182,8 @@ def bridge(c: Counsellor, idle: int) -> Response:
         return reply(r, f"counsellor:{c.partner}:no_queue")
     after = url_for("counselor.after", **session(c, i=idle))
     handover.unpaired(store, hook().sid)
-    took = handover.claim(store, queues, desk_name(c.id))
+    desk = desk_name(c.id)
+    took = handover.claim(store, queues, desk)
     if took is not None:
         caller_taken(store.client, c.partner, session_tag(c.id))  # the answering rate, for honest wait estimates
         option = menu.option(took.record.get("option", ""))
@@ -191,8 +192,8 @@ def bridge(c: Counsellor, idle: int) -> Response:
         say(r, "counsellor_whisper", label=label, language=menu.language(lang).name_ja,
             minutes=str(max(1, round(took.waited / 60))))
         dial = r.dial(timeout=DESK_WAIT, action=after, method="POST", hangup_on_star=True)
-        dial.queue(desk_name(c.id), url=url_for("counselor.connecting", l=lang), method="POST")
-        move_now(took, desk_name(c.id))  # the caller over to the desk now; else at their next wait round
+        dial.queue(desk, url=url_for("counselor.connecting", l=lang), method="POST")
+        move_now(took, desk)  # the caller over to the desk now; else at their next wait round
         return reply(r, f"counsellor:{c.partner}:bridge:{took.queue}")
     if not store.degraded and handover.waiting_unclaimed(store, queues):
         r.pause(length=LOOK_AGAIN)  # callers on their way to other desks: the partner's queue is not for now
