@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
@@ -17,9 +17,16 @@ GAP = "#d62728"
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
 
 
-def hourly_axes_saved(fig: Figure, ax: Any, ylabel: str, path: Path) -> Path:
-    """Finish a chart of lines over the hours of a campaign (JST on the x axis) and save it to `path`: the legend
-    when there is a line to name (a campaign with no calls yet has none), a light grid, dates as month-day hour."""
+def hourly_lines(path: Path, lines: Mapping[str, tuple[list[float], list[float]]], title: str, ylabel: str) -> Path:
+    """A line per option over the hours of a campaign (x: matplotlib dates in JST; y: calls, NaN for a gap), saved to
+    `path`. An option with no call has no line; the legend names the lines when there are any (a campaign with no
+    calls yet has none); a light grid, dates as month-day hour."""
+    fig = Figure(figsize=(14, 4.5), dpi=110)
+    ax = fig.subplots()
+    for option, (xs, ys) in lines.items():
+        if any(y == y and y > 0 for y in ys):  # NaN (a hidden day) is no call
+            ax.plot(xs, ys, label=option, linewidth=1.2)
+    ax.set_title(title)
     ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import matplotlib.dates as mdates
-from matplotlib.figure import Figure
 
 from common import disclosure
 from common.facts import DIAL_ANSWERED, JST, QUEUE_ANSWERED
 from ivr.state.keys import key
-from ivr.tools.charts import hourly_axes_saved, rate_bars
+from ivr.tools.charts import hourly_lines, rate_bars
 from routing.model import Campaign
 
 OUTCOMES = ("answered", "passed_on", "caller_hung_up")  # what became of a partner's offered calls
@@ -147,11 +146,9 @@ def hourly_chart(path: Path, campaign: Campaign, days: Sequence[DayCounts], opti
                  published: dict[tuple[str, str], str], k: int = disclosure.K) -> Path:
     """Calls per hour by option, from the published numbers: only days whose count is published, in bins of at
     least k calls, each drawn at its average per hour."""
-    fig = Figure(figsize=(14, 4.5), dpi=110)
-    ax = fig.subplots()
+    lines: dict[str, tuple[list[float], list[float]]] = {}
     for option in options:
-        xs: list[float] = []
-        ys: list[float] = []
+        xs, ys = lines[option] = ([], [])
         for day in days:
             if not published.get((day.date.isoformat(), option), "").isdigit():
                 xs.append(float(mdates.date2num(dt.datetime(day.date.year, day.date.month, day.date.day))))
@@ -162,10 +159,8 @@ def hourly_chart(path: Path, campaign: Campaign, days: Sequence[DayCounts], opti
                 for edge in (start, start + dt.timedelta(hours=width)):
                     xs.append(float(mdates.date2num(edge.replace(tzinfo=None))))
                     ys.append(n / width)
-        if any(y == y and y > 0 for y in ys):
-            ax.plot(xs, ys, label=option, linewidth=1.2)
-    ax.set_title(f"{campaign.id}: calls per hour by option (JST), published: bins of at least {k} calls")
-    return hourly_axes_saved(fig, ax, "calls per hour", path)
+    return hourly_lines(path, lines, f"{campaign.id}: calls per hour by option (JST), published: bins of at least "
+                        f"{k} calls", "calls per hour")
 
 
 def answer_chart(path: Path, campaign: Campaign, daily: list[tuple[str, str, str]]) -> Path:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.dates as mdates
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from common import disclosure
@@ -28,7 +27,7 @@ from ivr.state import callers
 from ivr.state.jobs import WAIT_BUCKETS
 from ivr.state.keys import key
 from ivr.tools import published
-from ivr.tools.charts import hourly_axes_saved, rate_bars
+from ivr.tools.charts import hourly_lines, rate_bars
 from routing.model import Campaign
 
 SMALL = disclosure.K
@@ -174,19 +173,14 @@ def csv_file(path: Path, lines: list[list[str]]) -> Path:
 
 def hourly_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
     """Chart calls per hour for each option over the campaign, for an operator to see when people call."""
-    fig = Figure(figsize=(14, 4.5), dpi=110)
-    ax = fig.subplots()
+    lines: dict[str, tuple[list[float], list[float]]] = {}
     for option in options:
-        xs: list[float] = []
-        ys: list[int] = []
+        xs, ys = lines[option] = ([], [])
         for day in days:
             for t in published.hours_in(campaign, day.date):
                 xs.append(float(mdates.date2num(t.replace(tzinfo=None))))
                 ys.append(day.n(f"calls|{option}|h{t.hour:02d}"))
-        if any(ys):
-            ax.plot(xs, ys, label=option, linewidth=1.2)
-    ax.set_title(f"{campaign.id}: calls per hour by option (JST)")
-    return hourly_axes_saved(fig, ax, "calls", path)
+    return hourly_lines(path, lines, f"{campaign.id}: calls per hour by option (JST)", "calls")
 
 
 def answer_chart(path: Path, campaign: Campaign, days: list[Day], options: list[str]) -> Path:
