@@ -1,5 +1,6 @@
-"""Writes shared between requests (ivr/state/outbox.py): a request that read nothing from Redis answers without
-waiting on it, and its writes still land, in order; a request that read sends its own writes before it answers."""
+"""Writes shared between requests (ivr/state/outbox.py): a request that read nothing from Redis leaves its writes to
+the outbox, which sends them with other requests' in one transaction, in order, and answers once they are sent; a
+request that read sends its own writes before it answers."""
 
 from __future__ import annotations
 
@@ -35,6 +36,20 @@ def test_a_request_that_reads_nothing_leaves_its_writes_to_the_outbox(make_app: 
     assert client.ttl(f"ivr:call:{SID}") > 0  # with its expiry, in the same transaction
     post(app, "/voice/menu?n=1", {**TWILIO, "Digits": "1"})
     wait_for(lambda: client.hget(f"ivr:call:{SID}", "option") == b"general", "the menu's write, after the first")
+
+
+def test_writes_left_to_the_outbox_are_in_redis_when_the_answer_comes_back(make_app: AppFactory, redis_url: str,
+                                                                           shared: None) -> None:
+    """The outbox sent a request's writes after its answer: the call's next webhook, on another instance, could read
+    its record before they landed (a finished call counted under no option). Each answer now waits for them."""
+    app = make_app(OPEN)
+    client = redis.Redis.from_url(redis_url)
+    for n in range(30):
+        sid = f"CA{n:032x}"
+        answer = post(app, "/voice/menu?n=1", {**TWILIO, "CallSid": sid, "Digits": "1"})
+        assert answer.status_code == 200
+        assert client.hget(f"ivr:call:{sid}", "option") == b"general", n
+    assert app.extensions["ivr.store"].outbox is not None  # type: ignore[attr-defined]
 
 
 def test_a_request_that_reads_sends_its_own_writes_before_answering(make_app: AppFactory, redis_url: str,

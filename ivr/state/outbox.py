@@ -1,5 +1,6 @@
 """Writes shared between requests: under gunicorn's gevent worker, the Redis writes of requests that read nothing
-go out together, in one transaction sent by one greenlet (see ivr/state/store.py)."""
+go out together, in one transaction sent by one greenlet, and each request waits for the transaction that holds
+its writes before it answers (a group commit, see ivr/state/store.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 Commands = Callable[[Any], object]  # adds commands to a redis-py pipeline
+SENT_WAIT = 1.0  # seconds a request waits at most for its writes to be sent (Redis's own timeouts are shorter)
 _SHARED = threading.Event()  # set by share_writes(): this process batches writes across requests
 
 
@@ -32,22 +34,32 @@ class Outbox:
 
     def __init__(self, send: Callable[[list[Commands]], object]):
         self._send = send
-        self._pending: deque[Commands] = deque()
+        self._pending: deque[tuple[list[Commands], threading.Event]] = deque()
         self._ready = threading.Event()
         threading.Thread(target=self._loop, name="ivr-outbox", daemon=True).start()
 
-    def add(self, writes: list[Commands]) -> None:
-        """Queue a request's writes; they go out at the sender's next turn."""
-        self._pending.extend(writes)
+    def add(self, writes: list[Commands]) -> threading.Event:
+        """Queue a request's writes; they go out at the sender's next turn, and the event returned is set once they
+        were sent (or failed: the store then says it is degraded)."""
+        sent = threading.Event()
+        self._pending.append((writes, sent))
         self._ready.set()
+        return sent
 
     def drain(self) -> None:
-        """Send everything waiting now, in the order it came (also at a worker's exit)."""
+        """Send everything waiting now, in the order it came (also at a worker's exit), then tell its requests."""
         batch: list[Commands] = []
+        told: list[threading.Event] = []
         while self._pending:
-            batch.append(self._pending.popleft())
-        if batch:
-            self._send(batch)
+            writes, sent = self._pending.popleft()
+            batch.extend(writes)
+            told.append(sent)
+        try:
+            if batch:
+                self._send(batch)
+        finally:
+            for sent in told:
+                sent.set()
 
     def _loop(self) -> None:
         while True:

@@ -7,9 +7,10 @@ Between `begin()` and `flush()` (one webhook request) writes to Redis wait and g
 whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and commands still run
 in the order they were asked for. Under gunicorn's gevent worker (`share_writes()`, from ivr/gunicorn_conf.py) the
 writes of a request that needed no answer from Redis go out with those of the worker's other requests, in one
-transaction sent by one greenlet as soon as the request's greenlet yields: the answer does not wait on Redis, and a
-round trip is shared by every request that finished meanwhile (a round trip under gevent costs about as much CPU
-as the rest of a step). A request that read from Redis still sends its writes itself, before it answers.
+transaction sent by one greenlet as soon as the request's greenlet yields, and the request answers once that
+transaction is done (a group commit): a round trip is shared by every request that finished meanwhile (a round trip
+under gevent costs about as much CPU as the rest of a step), and the call's next webhook, on whichever instance,
+reads what this one wrote. A request that read from Redis still sends its writes itself, before it answers.
 
 Unique callers per JST day: ivr/state/callers.py (no key beside them; a plain count once the day is over).
 """
@@ -36,7 +37,7 @@ from ivr.privacy import withheld
 from ivr.settings import ServiceSettings, Settings
 from ivr.state import callers, embedded
 from ivr.state.keys import AGGREGATE_TTL, key
-from ivr.state.outbox import Commands, Outbox, shared
+from ivr.state.outbox import SENT_WAIT, Commands, Outbox, shared
 from ivr.state.scripts import TAKE_PLACE
 
 log = structlog.get_logger("ivr.state")
@@ -104,8 +105,8 @@ class Store:
         self._batch.reads = False
 
     def flush(self) -> None:
-        """Send the writes still waiting, and stop batching: into the shared outbox when this request read nothing
-        and writes are shared (share_writes), else now."""
+        """Send the writes still waiting, and stop batching: through the shared outbox when this request read nothing
+        and writes are shared (share_writes), else now; either way they are sent when this returns."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
         reads = getattr(self._batch, "reads", False)
         self._batch.writes = None
@@ -114,7 +115,7 @@ class Store:
         if shared() and not reads:
             if self.outbox is None:
                 self.outbox = Outbox(lambda batch: self._execute("write", batch))
-            self.outbox.add(writes)
+            self.outbox.add(writes).wait(SENT_WAIT)  # the next webhook of the call, on any instance, reads them
             return
         self._execute("write", writes)
 
