@@ -5,7 +5,6 @@ its writes before it answers (a group commit, see ivr/state/store.py)."""
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,36 +29,35 @@ def share_writes(enabled: bool = True) -> None:
 
 class Outbox:
     """Writes of finished requests waiting to go to Redis together, sent by one thread (a greenlet under gevent).
-    Thread-safe: a deque, appended to and emptied from either end."""
+    The requests of one transaction wait on one event, set once it is done."""
 
     def __init__(self, send: Callable[[list[Commands]], object]):
         self._send = send
-        self._pending: deque[tuple[list[Commands], threading.Event]] = deque()
+        self._lock = threading.Lock()  # the writes waiting and the event of the transaction that will take them
+        self._pending: list[Commands] = []
+        self._sent = threading.Event()
         self._ready = threading.Event()
         threading.Thread(target=self._loop, name="ivr-outbox", daemon=True).start()
 
     def add(self, writes: list[Commands]) -> threading.Event:
         """Queue a request's writes; they go out at the sender's next turn, and the event returned is set once they
         were sent (or failed: the store then says it is degraded)."""
-        sent = threading.Event()
-        self._pending.append((writes, sent))
+        with self._lock:
+            self._pending.extend(writes)
+            sent = self._sent
         self._ready.set()
         return sent
 
     def drain(self) -> None:
         """Send everything waiting now, in the order it came (also at a worker's exit), then tell its requests."""
-        batch: list[Commands] = []
-        told: list[threading.Event] = []
-        while self._pending:
-            writes, sent = self._pending.popleft()
-            batch.extend(writes)
-            told.append(sent)
+        with self._lock:
+            batch, self._pending = self._pending, []
+            sent, self._sent = self._sent, threading.Event()
         try:
             if batch:
                 self._send(batch)
         finally:
-            for sent in told:
-                sent.set()
+            sent.set()
 
     def _loop(self) -> None:
         while True:
