@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ivr.state.outbox import share_writes
+from ivr.state.outbox import Outbox, share_writes
 from tests.support import AppFactory, wait_for
 from tests.test_webhooks import SID, TWILIO, post
 
@@ -73,3 +73,20 @@ def test_without_sharing_every_request_sends_its_writes_before_answering(make_ap
     post(app, "/voice/incoming", TWILIO)
     assert app.extensions["ivr.store"].outbox is None  # type: ignore[attr-defined]
     assert client.hget(f"ivr:call:{SID}", "window") == b"open"
+
+
+def test_the_outbox_goes_on_after_a_batch_fails() -> None:
+    """A batch whose sending raised anything but a Redis error ended the sender's thread: every later write-only
+    request would then have waited its full SENT_WAIT, and its writes been lost. The sender logs it and goes on."""
+    sent: list[object] = []
+
+    def send(batch: list[object]) -> None:
+        if not sent:
+            sent.append("failed")
+            raise ValueError("a write that cannot be packed")
+        sent.append(len(batch))
+
+    box = Outbox(send)
+    assert box.add([lambda pipe: None]).wait(2)
+    assert box.add([lambda pipe: None]).wait(2)  # the sender survived the failure
+    assert sent == ["failed", 1]

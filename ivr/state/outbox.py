@@ -8,6 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger("ivr.state")
 Commands = Callable[[Any], object]  # adds commands to a redis-py pipeline
 SENT_WAIT = 1.0  # seconds a request waits at most for its writes to be sent (Redis's own timeouts are shorter)
 _SHARED = threading.Event()  # set by share_writes(): this process batches writes across requests
@@ -63,4 +66,7 @@ class Outbox:
         while True:
             self._ready.wait()
             self._ready.clear()
-            self.drain()
+            try:
+                self.drain()
+            except Exception:  # the sender goes on: its requests were told (drain), the next batch still goes
+                log.exception("outbox_send_failed")
