@@ -17,7 +17,7 @@ from prometheus_client import multiprocess
 from ivr.logs import keep_loggers
 from ivr.settings import load_server_settings
 from ivr.state.config import request_reload
-from ivr.state.outbox import share_writes
+from ivr.state.outbox import share_writes, until_idle
 from ivr.state.private import emptied
 
 _server = load_server_settings()  # read in the master at start and again at each SIGHUP; a wrong value stops it
@@ -77,11 +77,12 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """The worker's requests share their Redis writes (ivr/state/outbox.py): the standard library is patched and the
-    app loaded by now. Its loggers are kept once bound (ivr.logs.keep_loggers). What the app loaded (config, menus,
-    libraries: about 100,000 objects) never becomes garbage: frozen, it is left out of every later collection; a full
-    collection over it took about 30 ms, in which none of the worker's connections was served."""
-    share_writes()
+    """The worker's requests share their Redis writes (ivr/state/outbox.py), each transaction sent once the worker
+    has nothing else to run: the standard library is patched and the app loaded by now. Its loggers are kept once
+    bound (ivr.logs.keep_loggers). What the app loaded (config, menus, libraries: about 100,000 objects) never
+    becomes garbage: frozen, it is left out of every later collection; a full collection over it took about 30 ms,
+    in which none of the worker's connections was served."""
+    share_writes(gather=until_idle)
     keep_loggers()
     gc.freeze()
 

@@ -37,7 +37,7 @@ from ivr.privacy import withheld
 from ivr.settings import ServiceSettings, Settings
 from ivr.state import callers, embedded
 from ivr.state.keys import AGGREGATE_TTL, key
-from ivr.state.outbox import SENT_WAIT, Commands, Outbox, shared
+from ivr.state.outbox import SENT_WAIT, Commands, Outbox, gatherer, shared
 from ivr.state.scripts import TAKE_PLACE
 
 log = structlog.get_logger("ivr.state")
@@ -114,7 +114,7 @@ class Store:
             return
         if shared() and not reads:
             if self.outbox is None:
-                self.outbox = Outbox(lambda batch: self._execute("write", batch))
+                self.outbox = Outbox(lambda batch: self._execute("write", batch), gatherer())
             self.outbox.add(writes).wait(SENT_WAIT)  # the next webhook of the call, on any instance, reads them
             return
         self._execute("write", writes)
