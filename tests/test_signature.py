@@ -49,3 +49,30 @@ def test_the_fronts_form_is_signed_as_a_multidict_is() -> None:
         assert ours is not None and dict(ours) == form
         assert theirs.compute_signature(url, ours) == theirs.compute_signature(url, ImmutableMultiDict(form))
     assert fields(urlencode(FORMS[2]).encode()) is None  # a repeated field: handed on to Flask
+
+
+def test_the_fronts_form_reads_as_parse_qsl_reads_it() -> None:
+    """The front splits a url-encoded form itself; on every body it must read the fields urllib's parse_qsl reads
+    (blank values kept), and refuse (None) exactly the bodies with a repeated name or bytes that are not UTF-8."""
+    import random
+    from urllib.parse import parse_qsl
+
+    from ivr.web.front import fields
+
+    def reference(raw: bytes) -> dict[str, str] | None:
+        try:
+            pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeError:
+            return None
+        found = dict(pairs)
+        return found if len(found) == len(pairs) else None
+
+    rng = random.Random(9999)
+    pieces = ["a", "b", "=", "&", "&&", "%", "%2", "%2B", "%E3%81%82", "%FF", "+", "From", "%2b81", "é", " ", ";"]
+    bodies = [b"", b"&", b"=", b"a", b"a=", b"=a", b"a=b=c", b"a=1&a=2", b"a=1&b=2&", b"a=%FF", b"\xff=1", b"a+b=c+d"]
+    bodies += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).encode() for _ in range(20_000)]
+    for raw in bodies:
+        ours, expected = fields(raw), reference(raw)
+        assert (dict(ours) if ours is not None else None) == expected, raw
+    assert fields(b"a=%FF") is None and fields(b"a=1&a=2") is None
+    assert dict(fields(b"From=%2B81%2090&Digits=1&x") or {}) == {"From": "+81 90", "Digits": "1", "x": ""}

@@ -16,7 +16,7 @@ import io
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import structlog
 from flask import Flask, Response
@@ -43,13 +43,26 @@ class Fields(dict[str, str]):
 
 
 def fields(raw: bytes) -> Fields | None:
-    """A query string or url-encoded body; None when a name repeats or it is not UTF-8."""
+    """A query string or url-encoded body, read as urllib's parse_qsl(keep_blank_values=True) reads it; None when a
+    name repeats or it is not UTF-8. Split here rather than by parse_qsl, whose argument checks and two unquote
+    calls a field cost about 20 us on a webhook's 25 fields: only a name or value holding '%' or '+' is decoded, by
+    urllib's own unquote_plus (tests/test_signature.py holds the two to the same answers)."""
     try:
-        pairs = parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
-    except (UnicodeError, ValueError):
+        text = raw.decode()
+        found, parts = Fields(), 0
+        for part in text.split("&"):
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            if "%" in name or "+" in name:
+                name = unquote_plus(name, errors="strict")
+            if "%" in value or "+" in value:
+                value = unquote_plus(value, errors="strict")
+            found[name] = value
+            parts += 1
+    except UnicodeError:
         return None
-    found = Fields(pairs)
-    return found if len(found) == len(pairs) else None
+    return found if len(found) == parts else None
 
 
 class Front:
