@@ -1,8 +1,8 @@
 """Unique callers per JST day, counted so that nothing stored can tell whether a given number called.
 
 While a day runs, each caller's number goes into the day's HyperLogLog (`ivr:callers:<day>`) as an HMAC under a key
-made from IVR_HASH_KEY and the day (`caller_digest`): the key lives only in the service's environment and is made
-again whenever it is needed, so neither it nor any HMAC is written anywhere. Once the day is over its HyperLogLog is
+made from IVR_HASH_KEY and the day (`caller_digest`): the key lives only in the service's environment and the memory
+of the process that made it, so neither it nor any HMAC is written anywhere. Once the day is over its HyperLogLog is
 folded into a plain number (`ivr:callers-count:<day>`, kept as long as the other daily counts) and deleted: after
 that even someone who learns the hash key has nothing to test a guessed number against.
 
@@ -21,6 +21,7 @@ with its HyperLogLog gone and logs `callers_expired_unfolded` naming it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from typing import Any
@@ -40,9 +41,14 @@ FOLD_TRIES = 10  # a fold that keeps meeting late writes to the same day gives u
 
 def caller_digest(hash_key: bytes, day: str, number: str) -> str:
     """What the day's HyperLogLog is fed for a caller: an HMAC of the number under HMAC(hash key, "callers:" + day),
-    a key made again from IVR_HASH_KEY whenever it is needed and never stored."""
-    day_key = hmac.new(hash_key, f"callers:{day}".encode(), hashlib.sha256).digest()
-    return hmac.new(day_key, number.strip().encode(), hashlib.sha256).hexdigest()
+    a key made from IVR_HASH_KEY once per day in each process and never stored."""
+    return hmac.new(_day_key(hash_key, day), number.strip().encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _day_key(hash_key: bytes, day: str) -> bytes:
+    """HMAC(hash key, "callers:" + day): kept in this process's memory for the few days in use, never written."""
+    return hmac.new(hash_key, f"callers:{day}".encode(), hashlib.sha256).digest()
 
 
 def count(pipe: Any, day: str, digest: str, *, mark: bool = True) -> None:
