@@ -40,8 +40,8 @@ HEX_KEYS = frozenset({"call", "hash", "previous", "timestamp"})  # hashes and ti
 
 def scrub(value: Any) -> Any:
     """A log value with anything shaped like a phone number removed; ISO-8601 dates, times and instants kept."""
-    if isinstance(value, str):
-        return _DATE_OR_PHONE.sub(lambda m: m["iso"] or REMOVED, value)
+    if isinstance(value, str):  # under 8 characters a string cannot hold a number's 8 digits: most values
+        return value if len(value) < 8 else _DATE_OR_PHONE.sub(lambda m: m["iso"] or REMOVED, value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and abs(value) >= 10_000_000:
