@@ -115,8 +115,10 @@ class Metrics:
             self.routes.labels(outcome)
         for reason in REJECTIONS:
             self.rejected.labels(reason)
+        # Each webhook's latency series, looked up once: labels() checks and locks at every call.
+        self.latency_of = {e: self.latency.labels(e) for e in ENDPOINTS}
+        self._calls: dict[tuple[str, str], Any] = {}  # (window, entry) -> its series, as for latency_of
         for e in ENDPOINTS:
-            self.latency.labels(e)
             self.errors.labels(e)
 
     def prime(self, option_ids: tuple[str, ...], queue_partners: tuple[str, ...] = (),
@@ -150,6 +152,13 @@ class Metrics:
                 self.counsellor_logins.labels(p, result)
             for locked in LOCKOUT_SUBJECTS:
                 self.counsellor_lockouts.labels(p, locked)
+
+    def called(self, window: str, entry: str) -> None:
+        """Count a call received (`window` open or closed, `entry` the number dialled, both from small fixed sets)."""
+        series = self._calls.get((window, entry))
+        if series is None:
+            series = self._calls[window, entry] = self.calls.labels(window, entry)
+        series.inc()
 
     def queue_left(self, partner: str, result: str, waited: int) -> None:
         """Count how a caller left a partner's queue, and how long they waited."""

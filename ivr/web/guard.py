@@ -121,8 +121,9 @@ def finish(served: Hook, status: int) -> None:
     served.extensions["ivr.store"].flush()
     endpoint = served.endpoint.removeprefix("voice.")
     elapsed = time.perf_counter() - served.t0
-    if endpoint in ENDPOINTS:
-        served.extensions["ivr.metrics"].latency.labels(endpoint).observe(elapsed)
+    latency = served.extensions["ivr.metrics"].latency_of.get(endpoint)
+    if latency is not None:
+        latency.observe(elapsed)
     step: Step | None = served.step
     log.info("webhook", step=endpoint, option=step.option if step else None, lang=step.lang if step else None,
              decision=step.decision if step else None, status=status, latency_ms=round(elapsed * 1000, 2),

@@ -34,7 +34,7 @@ def incoming() -> Response:
     """A call comes in: the closed message, or the greeting and the menu of the options staffed now."""
     step = flow().incoming(hook().instant)
     entry = ext("settings").entries.get(param("To"), "other")
-    ext("metrics").calls.labels(step.record["window"] if step.record else "open", entry).inc()
+    ext("metrics").called(step.record["window"] if step.record else "open", entry)
     ext("store").count_caller(hook().instant, param("From", 64))
     step.record = {**(step.record or {}), "started": hook().instant.isoformat()}
     return answer(step)
