@@ -199,6 +199,27 @@ def test_redis_recovering_is_noticed(make_app: AppFactory, own_redis: RedisServe
     assert app.test_client().get("/readyz").get_json()["store"] is True
 
 
+def test_a_wait_round_that_finds_redis_down_leaves_it_alone_for_the_next_rounds(make_app: AppFactory,
+                                                                              own_redis: RedisServer) -> None:
+    """A wait round asks Redis whether a counsellor took the caller. When Redis did not answer, the store was not
+    told: every later round, on every waiting call, asked again and waited out its timeout. Now the failure starts
+    the store's back-off as its own commands' do, and the caller keeps their place with the hold sound."""
+    app = make_app(OPEN, REDIS_URL=own_redis.url)
+    own_redis.stop()
+    later_round = {**TWILIO, "CallStatus": "in-progress", "QueueTime": "40", "QueuePosition": "2",
+                   "QueueSid": "QU" + "0" * 32}
+    path = "/voice/wait?p=tsunagari&o=general&l=ja&s=0"
+    with capture_logs() as logs:
+        first = post(app, path, later_round)
+        second = post(app, path, later_round)
+    for answer in (first, second):
+        root = ET.fromstring(answer.data)
+        assert answer.status_code == 200 and [el.tag for el in root][-1] == "Pause" and root.find("Leave") is None
+    events = [e["event"] for e in logs]
+    assert (events.count("handover_store_failed"), events.count("store_unreachable")) == (1, 1)
+    assert app.extensions["ivr.store"].degraded  # type: ignore[attr-defined]
+
+
 def test_call_state_in_redis_has_a_ttl_and_no_caller_number(make_app: AppFactory, redis_url: str) -> None:
     """The call's record lives under ivr:call:<CallSid> with a TTL; the caller's number is nowhere in Redis."""
     app = make_app(OPEN)

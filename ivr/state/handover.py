@@ -67,14 +67,18 @@ class Decision:
 
 
 def _guarded(store: Store, op: str, default: object, run: object) -> object:
-    """Run `run()` on the store's client unless it is degraded; `default` when degraded or on a Redis error."""
+    """Run `run()` on the store's client unless it is degraded; `default` when degraded or on a Redis error, which
+    starts the store's back-off as its own commands' errors do (the next requests leave Redis alone a while)."""
     if store.degraded:
         return default
     try:
-        return run()  # type: ignore[operator]
+        result = run()  # type: ignore[operator]
     except redis.RedisError as e:
         log.warning("handover_store_failed", op=op, error=type(e).__name__)
+        store.failed(f"handover_{op}", e)
         return default
+    store.reached()
+    return result
 
 
 def claim(store: Store, queues: list[str], desk: str) -> Claimed | None:

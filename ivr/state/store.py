@@ -81,7 +81,8 @@ class Store:
         """True while the store is unreachable and left alone (a few seconds after a failure)."""
         return time.monotonic() < self._down_until
 
-    def _failed(self, op: str, err: Exception) -> None:
+    def failed(self, op: str, err: Exception) -> None:
+        """Redis did not answer `op`: leave it alone for RETRY_AFTER seconds (degraded), said once."""
         first = not self.degraded
         self._down_until = time.monotonic() + RETRY_AFTER
         self._marked = {}  # they may not have reached it
@@ -90,7 +91,8 @@ class Store:
         if first:
             log.warning("store_unreachable", op=op, error=type(err).__name__, retry_in_s=RETRY_AFTER)
 
-    def _ok(self) -> None:
+    def reached(self) -> None:
+        """Redis answered: no longer degraded, if it was."""
         if self._down_until:
             self._down_until = 0.0
             if self.metrics:
@@ -146,9 +148,9 @@ class Store:
         try:
             results = pipe.execute()
         except redis.RedisError as e:
-            self._failed(op, e)
+            self.failed(op, e)
             return None
-        self._ok()
+        self.reached()
         return list(results)[before:]
 
     def _write(self, op: str, commands: Commands) -> bool:
@@ -205,9 +207,9 @@ class Store:
         try:
             self.queue.enqueue(func, *args, **options)
         except redis.RedisError as e:
-            self._failed("enqueue", e)
+            self.failed("enqueue", e)
             return False
-        self._ok()
+        self.reached()
         self._save_state()  # the embedded store runs jobs at once: keep their counts for `ivr report`
         return True
 
@@ -224,9 +226,9 @@ class Store:
         try:
             taken = self._take_place(keys=[key("lease", partner)], args=[capacity, LEASE_TTL, member])
         except redis.RedisError as e:
-            self._failed("take_place", e)
+            self.failed("take_place", e)
             return True
-        self._ok()
+        self.reached()
         return bool(taken)
 
     def give_back(self, member: str, partners: list[str]) -> None:
@@ -291,9 +293,9 @@ class Store:
         try:
             ended, folded = callers.fold_ended(self.client, today, sweep=sweep)
         except redis.RedisError as e:
-            self._failed("fold", e)
+            self.failed("fold", e)
             return []
-        self._ok()
+        self.reached()
         if len(folded) == len(ended):
             self._today = max(today, self._today or today)
         if folded:
@@ -332,9 +334,9 @@ class Store:
         try:
             self.client.ping()
         except redis.RedisError as e:
-            self._failed("ping", e)
+            self.failed("ping", e)
             return False
-        self._ok()
+        self.reached()
         return True
 
 
