@@ -68,8 +68,13 @@ def caller_taken(client: redis.Redis, partner: str, tag: str, now: float | None 
 
 def taken_lately(client: redis.Redis, partner: str, window: int, now: float | None = None) -> int:
     """Callers this partner's counsellors took in the last `window` seconds. Raises RedisError."""
+    return int(ask_taken(client, partner, window, now))
+
+
+def ask_taken(target: Any, partner: str, window: int, now: float | None = None) -> Any:
+    """taken_lately's command sent on `target`, a client (its reply) or a pipeline (queued there)."""
     now = time.time() if now is None else now
-    return int(client.zcount(key("taken", partner), now - window, "+inf"))
+    return target.zcount(key("taken", partner), now - window, "+inf")
 
 
 def waiting_counts(client: redis.Redis, queues: Mapping[str, list[str]], ttl: int,

@@ -120,7 +120,16 @@ def desk_of(store: Store, caller_sid: str | None) -> str | None:
     sid = valid_call_sid(caller_sid)
     if sid is None:
         return None
-    raw = _guarded(store, "desk", None, lambda: store.client.get(key("claim", sid)))
+    return desk_from(_guarded(store, "desk", None, lambda: ask_desk(store.client, sid)))
+
+
+def ask_desk(target: Any, sid: str) -> Any:
+    """desk_of's command sent on `target`, a client (its reply, read with desk_from) or a pipeline (queued there)."""
+    return target.get(key("claim", sid))
+
+
+def desk_from(raw: object) -> str | None:
+    """The desk in a reply to ask_desk; None for none."""
     return raw.decode() if isinstance(raw, bytes) else None
 
 

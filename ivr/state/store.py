@@ -161,7 +161,7 @@ class Store:
             return True
         return self._execute(op, [commands]) is not None
 
-    def _read(self, op: str, commands: Commands) -> list[Any] | None:
+    def read(self, op: str, commands: Commands) -> list[Any] | None:
         """Send the writes waiting and these commands in one round trip; these commands' results (None: failed)."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
         if writes is not None:
@@ -186,7 +186,7 @@ class Store:
         sid = valid_call_sid(call_sid)
         if sid is None or self.degraded:
             return {}
-        results = self._read("read", lambda pipe: pipe.hgetall(key("call", sid)))
+        results = self.read("read", lambda pipe: pipe.hgetall(key("call", sid)))
         if results is None:
             return {}
         raw: dict[bytes, bytes] = results[0]
@@ -202,7 +202,7 @@ class Store:
         if batching and later:
             return self._write("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe))
         if batching:  # the job goes out now, with the writes waiting
-            return self._read("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe)) \
+            return self.read("enqueue", lambda pipe: self.queue.enqueue(func, *args, **options, pipeline=pipe)) \
                 is not None
         try:
             self.queue.enqueue(func, *args, **options)
@@ -306,14 +306,14 @@ class Store:
     def unique_callers(self, day: str) -> tuple[int, int]:
         """(estimated distinct callers, calls with a withheld number) for a JST day; (0, 0) when unknown. An ended
         day's figure is its folded count (plus any late caller not yet folded)."""
-        results = self._read("unique_callers", lambda pipe: callers.read(pipe, day))
+        results = self.read("unique_callers", lambda pipe: callers.read(pipe, day))
         return (0, 0) if results is None else callers.unique(results)
 
     def counts(self, idents: Sequence[str]) -> list[dict[str, int]] | None:
         """The aggregate counters of each `agg` ident (campaign:day), in one round trip; None when unreachable."""
         if self.degraded:
             return None
-        results = self._read("counts", lambda pipe: [pipe.hgetall(key("agg", i)) for i in idents])
+        results = self.read("counts", lambda pipe: [pipe.hgetall(key("agg", i)) for i in idents])
         if results is None:
             return None
         return [{k.decode(): int(v) for k, v in raw.items()} for raw in results]
@@ -322,7 +322,7 @@ class Store:
         """The plain counter at key `name` (0 when absent); None when the store cannot be read."""
         if self.degraded:
             return None
-        results = self._read("number_at", lambda pipe: pipe.get(name))
+        results = self.read("number_at", lambda pipe: pipe.get(name))
         if results is None:
             return None
         raw = results[0]

@@ -26,7 +26,8 @@ class Hook:
     """One verified webhook request: its parameters (query and form; the query wins, as in Flask's
     request.values), the app's extensions, how to build the app's paths, and what the request found out."""
 
-    __slots__ = ("base", "call", "endpoint", "extensions", "instant", "live", "sid", "step", "t0", "url", "values")
+    __slots__ = ("ahead", "base", "call", "endpoint", "extensions", "instant", "live", "sid", "step", "t0", "url",
+                 "values")
 
     def __init__(self, extensions: dict[str, Any], values: Mapping[str, str], url: UrlBuilder, endpoint: str,
                  t0: float, base: str):
@@ -41,6 +42,7 @@ class Hook:
         self.instant: dt.datetime = extensions["ivr.clock"].now()
         self.step: Any = None  # the Step answered (ivr.web.helpers.answer), for the log line
         self.live: Any = None  # the live facts, read once on first use (ivr.web.live)
+        self.ahead: dict[str, Any] = {}  # what a step read from the store ahead of its use (ivr.web.live.read_ahead)
 
 
 _current: ContextVar[Hook | None] = ContextVar("ivr_webhook", default=None)

@@ -16,7 +16,8 @@ import structlog
 from flask import current_app
 
 from ivr.call.patience import RATE_WINDOW
-from ivr.state.gauges import taken_lately, waiting_counts
+from ivr.state import handover
+from ivr.state.gauges import ask_taken, taken_lately, waiting_counts
 from ivr.web.helpers import ext, flow
 from ivr.web.hook import hook
 from routing.share import NO_LIVE, Live
@@ -76,8 +77,42 @@ def live() -> Live:
     return made
 
 
+def read_ahead(rate_of: str | None) -> None:
+    """A wait round's reads, in one round trip with the round's writes: the desk of a counsellor who took this caller
+    (desk) and, when the round may estimate the wait, how many callers `rate_of`'s counsellors took lately
+    (handled). Each was a round trip of its own, about 0.25 ms of CPU apiece under gevent. When the store cannot
+    answer nothing is kept, and each read goes to the store as before (which then says it is degraded)."""
+    served, store = hook(), ext("store")
+    if served.sid is None or store.degraded:
+        return
+    sid = served.sid
+
+    def commands(pipe: Any) -> None:
+        handover.ask_desk(pipe, sid)
+        if rate_of:
+            ask_taken(pipe, rate_of, RATE_WINDOW)
+
+    replies = store.read("wait", commands)
+    if replies is not None:
+        served.ahead["desk"] = handover.desk_from(replies[0])
+        if rate_of:
+            served.ahead["handled"] = (rate_of, int(replies[1]))
+
+
+def desk() -> str | None:
+    """The desk of the counsellor who took this caller, if one did and still waits for them (read ahead, or now)."""
+    served = hook()
+    if "desk" in served.ahead:
+        return served.ahead["desk"]
+    return handover.desk_of(ext("store"), served.sid)
+
+
 def handled(partner: str) -> int | None:
-    """Callers this partner's counsellors took in the last RATE_WINDOW seconds; None when the store cannot say."""
+    """Callers this partner's counsellors took in the last RATE_WINDOW seconds (read ahead, or now); None when the
+    store cannot say."""
+    ahead = hook().ahead.get("handled")
+    if ahead is not None and ahead[0] == partner:
+        return ahead[1]
     store = ext("store")
     if store.degraded:
         return None

@@ -26,6 +26,7 @@ from ivr.call.step import Step
 from ivr.state import handover
 from ivr.web.helpers import action_url, answer, ext, flow, lane, param, public_base, small_int
 from ivr.web.hook import hook
+from ivr.web.live import desk
 
 log = structlog.get_logger("ivr.transfer")
 DESK_CONTEXT = b"ivr counsellor desk\x00"
@@ -41,7 +42,7 @@ def desk_name(counsellor_id: str) -> str:
 
 def leave_for_desk() -> Response | None:
     """At a wait round: a caller a counsellor took leaves the partner's queue (for their desk, see `after_queue`)."""
-    if param("q").startswith(transfer.DESK) or handover.desk_of(ext("store"), hook().sid) is None:
+    if param("q").startswith(transfer.DESK) or desk() is None:
         return None
     r = VoiceResponse()
     r.leave()

@@ -7,7 +7,9 @@ from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import JST, jst_day
+from ivr.call.flow import WAIT_ROUND
 from ivr.call.step import Step
+from ivr.call.transfer import DESK
 from ivr.state import tally
 from ivr.state.jobs import fold_call, fold_outcome, wait_bucket
 from ivr.web import transfers
@@ -23,6 +25,7 @@ from ivr.web.helpers import (
     small_int,
 )
 from ivr.web.hook import hook
+from ivr.web.live import read_ahead
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -64,13 +67,17 @@ def referrals() -> Response:
 @bp.route("/wait", methods=["POST", "GET"])
 def wait() -> Response:
     """One round of the queue's wait music: place in line, reassurance, or <Leave> past the maximum wait."""
+    queue_time = small_int("QueueTime", 0, 86400)
+    if queue_time < transfers.FIRST_ROUND:  # once per queue: its QueueSid and the lane stay
+        transfers.noted_in_queue()  # so a counsellor who takes the caller moves them at once
+    estimates = queue_time < WAIT_ROUND and param("u", 1) != "1" and param("h") != "1"  # ivr.call.patience
+    if not param("q").startswith(DESK):
+        read_ahead(param("p") if estimates else None)  # with the note above, in one round trip
     if (over := transfers.leave_for_desk()) is not None:  # a counsellor took this caller: to their desk
         return over
-    if small_int("QueueTime", 0, 86400) < transfers.FIRST_ROUND:  # once per queue: its QueueSid and the lane stay
-        transfers.noted_in_queue()  # so a counsellor who takes the caller moves them at once
     if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
         return answer(flow().patience.choice(hook().instant, lane(), digits()))
-    return answer(flow().wait(lane(), param("p"), small_int("QueueTime", 0, 86400),
+    return answer(flow().wait(lane(), param("p"), queue_time,
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
