@@ -17,6 +17,23 @@ import structlog
 
 log = structlog.get_logger("ivr.state")
 Commands = Callable[[Any], object]  # adds commands to a redis-py pipeline
+
+
+class Asked:
+    """A request's reads in a shared transaction (Outbox.ask): where their replies fall among the transaction's,
+    and those replies once it is done (None: it failed)."""
+
+    __slots__ = ("end", "reads", "replies", "start")
+
+    def __init__(self, reads: Commands):
+        self.reads = reads
+        self.start = self.end = 0
+        self.replies: list[Any] | None = None
+
+    def __call__(self, pipe: Any) -> None:
+        self.start = len(pipe)
+        self.reads(pipe)
+        self.end = len(pipe)
 SENT_WAIT = 1.0  # seconds a request waits at most for its writes to be sent (Redis's own timeouts are shorter)
 GATHER = 0.002  # seconds a transaction waits at most, under load, for the writes of the requests being served
 _SHARED = threading.Event()  # set by share_writes(): this process batches writes across requests
@@ -55,10 +72,12 @@ def until_idle() -> None:
 
 
 class Outbox:
-    """Writes of finished requests waiting to go to Redis together, sent by one thread (a greenlet under gevent).
-    The requests of one transaction wait on one event, set once it is done."""
+    """Writes of finished requests, and reads of requests being served, waiting to go to Redis together, sent by one
+    thread (a greenlet under gevent). `send` runs one transaction and answers all its replies (None: it failed). The
+    requests of one transaction wait on one event, set once it is done."""
 
-    def __init__(self, send: Callable[[list[Commands]], object], gather: Callable[[], object] | None = None):
+    def __init__(self, send: Callable[[list[Commands]], list[Any] | None],
+                 gather: Callable[[], object] | None = None):
         self._send = send
         self._gather = gather
         self._lock = threading.Lock()  # the writes waiting and the event of the transaction that will take them
@@ -76,14 +95,24 @@ class Outbox:
         self._ready.set()
         return sent
 
+    def ask(self, writes: list[Commands], reads: Commands) -> list[Any] | None:
+        """Send a request's writes, then its reads, with the next transaction: the reads' replies (None: failed)."""
+        asked = Asked(reads)
+        if not self.add([*writes, asked]).wait(SENT_WAIT):
+            return None
+        return asked.replies
+
     def drain(self) -> None:
         """Send everything waiting now, in the order it came (also at a worker's exit), then tell its requests."""
         with self._lock:
             batch, self._pending = self._pending, []
             sent, self._sent = self._sent, threading.Event()
         try:
-            if batch:
-                self._send(batch)
+            replies = self._send(batch) if batch else []
+            if replies is not None:
+                for asked in batch:
+                    if isinstance(asked, Asked):
+                        asked.replies = replies[asked.start:asked.end]
         finally:
             sent.set()
 

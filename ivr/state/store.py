@@ -5,12 +5,12 @@ degraded mode for a few seconds (no call waits on a dead connection) instead of 
 
 Between `begin()` and `flush()` (one webhook request) writes to Redis wait and go out together with the next command
 whose answer is needed, or at `flush()`: a request costs one round trip, not one per write, and commands still run
-in the order they were asked for. Under gunicorn's gevent worker (`share_writes()`, from ivr/gunicorn_conf.py) the
-writes of a request that needed no answer from Redis go out with those of the worker's other requests, in one
-transaction sent by one greenlet as soon as the request's greenlet yields, and the request answers once that
-transaction is done (a group commit): a round trip is shared by every request that finished meanwhile (a round trip
-under gevent costs about as much CPU as the rest of a step), and the call's next webhook, on whichever instance,
-reads what this one wrote. A request that read from Redis still sends its writes itself, before it answers.
+in the order they were asked for. Under gunicorn's gevent worker (`share_writes()`, from ivr/gunicorn_conf.py) a
+request's writes and reads go out with those of the worker's other requests, in one transaction sent by one
+greenlet once the worker has nothing else to run (ivr/state/outbox.py); a request that read gets its replies from
+it, and a request answers once the transaction holding its writes is done (a group commit): a round trip is shared
+by every request being served meanwhile (a round trip under gevent costs about as much CPU as the rest of a step),
+and the call's next webhook, on whichever instance, reads what this one wrote.
 
 Unique callers per JST day: ivr/state/callers.py (no key beside them; a plain count once the day is over).
 """
@@ -104,29 +104,32 @@ class Store:
         """Writes from now on (in this thread) wait for the request's next read or its flush() (Redis only; the
         embedded store runs each at once). Writes left over from a request that never reached flush() are dropped."""
         self._batch.writes = [] if self.kind == "redis" else None
-        self._batch.reads = False
 
     def flush(self) -> None:
-        """Send the writes still waiting, and stop batching: through the shared outbox when this request read nothing
-        and writes are shared (share_writes), else now; either way they are sent when this returns."""
+        """Send the writes still waiting, and stop batching: with the worker's shared transaction when writes are
+        shared (share_writes), else now; either way they are sent when this returns."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
-        reads = getattr(self._batch, "reads", False)
         self._batch.writes = None
         if not writes or self.degraded:
             return
-        if shared() and not reads:
-            if self.outbox is None:
-                self.outbox = Outbox(lambda batch: self._execute("write", batch), gatherer())
-            self.outbox.add(writes).wait(SENT_WAIT)  # the next webhook of the call, on any instance, reads them
+        if shared():
+            self._shared().add(writes).wait(SENT_WAIT)  # the next webhook of the call, on any instance, reads them
             return
         self._execute("write", writes)
+
+    def _shared(self) -> Outbox:
+        """The worker's outbox (share_writes): each transaction holds the writes and reads of every request that
+        asked while the worker was busy, one round trip for all."""
+        if self.outbox is None:
+            self.outbox = Outbox(lambda batch: self._execute("shared", [], lambda pipe: [c(pipe) for c in batch]),
+                                 gatherer())
+        return self.outbox
 
     def _send_waiting(self, op: str) -> None:
         """Send the writes waiting now, before a command that does not go through the request's batch."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
         if writes is None:
             return
-        self._batch.reads = True
         if writes and not self.degraded:
             self._batch.writes = []
             self._execute(op, writes)
@@ -137,9 +140,11 @@ class Store:
         pipe.multi()
         return pipe
 
-    def _execute(self, op: str, writes: list[Commands], reads: Commands | None = None) -> list[Any] | None:
-        """`writes`, then `reads`, in one transaction: the results of `reads`' commands (None: failed)."""
-        pipe = self._transaction()
+    def _execute(self, op: str, writes: list[Commands], reads: Commands | None = None,
+                 atomic: bool = True) -> list[Any] | None:
+        """`writes`, then `reads`, in one transaction (with no writes and not `atomic`, a plain pipeline: no MULTI,
+        EXEC or replies queued): the results of `reads`' commands (None: failed)."""
+        pipe = self._transaction() if writes or atomic else self.client.pipeline(transaction=False)
         for commands in writes:
             commands(pipe)
         before = len(pipe)
@@ -161,13 +166,15 @@ class Store:
             return True
         return self._execute(op, [commands]) is not None
 
-    def read(self, op: str, commands: Commands) -> list[Any] | None:
-        """Send the writes waiting and these commands in one round trip; these commands' results (None: failed)."""
+    def read(self, op: str, commands: Commands, atomic: bool = True) -> list[Any] | None:
+        """Send the writes waiting and these commands in one round trip; these commands' results (None: failed).
+        `atomic` False: plain reads, which need no transaction of their own (one still holds any writes waiting)."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
         if writes is not None:
             self._batch.writes = []
-            self._batch.reads = True
-        return self._execute(op, writes or [], commands)
+        if shared() and self.kind == "redis":  # with the other requests' writes and reads
+            return self._shared().ask(writes or [], commands)
+        return self._execute(op, writes or [], commands, atomic)
 
     def record(self, call_sid: str | None, **fields: str | int) -> bool:
         """Merge fields into the call's record (TTL refreshed). False when skipped or failed."""
