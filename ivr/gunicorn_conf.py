@@ -77,7 +77,7 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """The worker's requests share their Redis writes (ivr/state/outbox.py), each transaction sent once the worker
+    """The worker's requests share their Redis round trips (ivr/state/outbox.py), each transaction sent once the worker
     has nothing else to run: the standard library is patched and the app loaded by now. Its loggers are kept once
     bound (ivr.logs.keep_loggers). What the app loaded (config, menus, libraries: about 100,000 objects) never
     becomes garbage: frozen, it is left out of every later collection; a full collection over it took about 30 ms,

@@ -1,11 +1,12 @@
-"""Writes shared between requests: under gunicorn's gevent worker, the Redis writes of requests that read nothing
-go out together, in one transaction sent by one greenlet, and each request waits for the transaction that holds
-its writes before it answers (a group commit, see ivr/state/store.py).
+"""Redis work shared between requests: under gunicorn's gevent worker, the writes of every request and the reads of
+every request that needs replies go out together, in one transaction sent by one greenlet; a request that read gets
+the replies to its own commands (Outbox.ask), and each request waits for the transaction that holds its writes
+before it answers (a group commit, see ivr/state/store.py).
 
 Before each transaction the sender waits until the worker has nothing else to run (`until_idle`, at most GATHER):
-the requests being served meanwhile finish and add their writes to the same transaction. Sent at once, a
-transaction held the writes of 2 or 3 requests under full load, and its fixed cost (a pooled connection, MULTI and
-EXEC, a round trip, waking its requests) was paid that often; a lone request on a quiet worker waits for nothing."""
+the requests being served meanwhile finish or reach their next read and join it. Sent at once, a transaction held
+the writes of 2 or 3 requests under full load, and its fixed cost (a pooled connection, MULTI and EXEC, a round
+trip, waking its requests) was paid that often; a lone request on a quiet worker waits for nothing."""
 
 from __future__ import annotations
 
