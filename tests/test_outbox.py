@@ -71,6 +71,22 @@ def test_a_request_that_reads_gets_its_replies_from_the_shared_transaction(make_
     assert "women" in repr(job.args)  # the record it read travels with the job
 
 
+def test_a_redis_error_while_a_shared_transaction_is_built_degrades_the_store(make_app: AppFactory,
+                                                                             shared: None) -> None:
+    """Queueing a command can reach Redis itself (RQ asks for the server's version once). An error there escaped
+    the store: the sender only logged it, every request in the batch lost its writes and reads, and the store did
+    not back off. It is now a failed transaction like any other: the store is degraded and says so."""
+    app = make_app(OPEN)
+    store = app.extensions["ivr.store"]  # type: ignore[attr-defined]
+
+    def unreachable(pipe: object) -> None:
+        raise redis.ConnectionError("Redis went away while the command was queued")
+
+    assert store.read("x", unreachable) is None
+    assert store.degraded
+    assert store.read("x", lambda pipe: pipe.get("k")) is None  # while degraded, nothing is sent
+
+
 def test_each_request_gets_its_own_replies_from_a_shared_transaction() -> None:
     """Several requests' reads in one transaction: each gets the replies to its own commands, in order; when the
     transaction fails, each gets None (the store then says it is degraded)."""

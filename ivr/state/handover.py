@@ -77,7 +77,6 @@ def _guarded(store: Store, op: str, default: object, run: object) -> object:
         log.warning("handover_store_failed", op=op, error=type(e).__name__)
         store.failed(f"handover_{op}", e)
         return default
-    store.reached()
     return result
 
 

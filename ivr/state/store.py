@@ -72,7 +72,8 @@ class Store:
         self.queue = Queue("ivr", connection=client, is_async=(kind == "redis"))
         self._take_place = client.register_script(TAKE_PLACE)
         self._batch = threading.local()  # each request's waiting writes (one per greenlet under gunicorn's gevent)
-        self.outbox: Outbox | None = None  # made at the first flush after share_writes()
+        self.outbox: Outbox | None = None  # made at the first flush or read after share_writes()
+        self._opening = threading.Lock()
         self._today: str | None = None  # the latest JST day this process has folded the days before
         self._marked: dict[str, float] = {}  # the day whose TTL and open mark were last sent, and when (monotonic)
 
@@ -120,10 +121,17 @@ class Store:
     def _shared(self) -> Outbox:
         """The worker's outbox (share_writes): each transaction holds the writes and reads of every request that
         asked while the worker was busy, one round trip for all."""
-        if self.outbox is None:
-            self.outbox = Outbox(lambda batch: self._execute("shared", [], lambda pipe: [c(pipe) for c in batch]),
-                                 gatherer())
+        with self._opening:  # one per process: under gevent, starting its sender yields to other requests
+            if self.outbox is None:
+                self.outbox = Outbox(self._send_shared, gatherer())
         return self.outbox
+
+    def _send_shared(self, batch: list[Commands]) -> list[Any] | None:
+        """One shared transaction: every reply (None: failed). While degraded nothing is sent, so requests queued
+        behind a batch that timed out are not held up by another timeout."""
+        if self.degraded:
+            return None
+        return self._execute("shared", [], lambda pipe: [commands(pipe) for commands in batch])
 
     def _send_waiting(self, op: str) -> None:
         """Send the writes waiting now, before a command that does not go through the request's batch."""
@@ -145,12 +153,12 @@ class Store:
         """`writes`, then `reads`, in one transaction (with no writes and not `atomic`, a plain pipeline: no MULTI,
         EXEC or replies queued): the results of `reads`' commands (None: failed)."""
         pipe = self._transaction() if writes or atomic else self.client.pipeline(transaction=False)
-        for commands in writes:
-            commands(pipe)
-        before = len(pipe)
-        if reads is not None:
-            reads(pipe)
-        try:
+        try:  # queueing a command can reach Redis too (RQ asks for the server's version once)
+            for commands in writes:
+                commands(pipe)
+            before = len(pipe)
+            if reads is not None:
+                reads(pipe)
             results = pipe.execute()
         except redis.RedisError as e:
             self.failed(op, e)

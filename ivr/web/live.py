@@ -81,7 +81,7 @@ def read_ahead(rate_of: str | None) -> None:
     """A wait round's reads, in one round trip with the round's writes: the desk of a counsellor who took this caller
     (desk) and, when the round may estimate the wait, how many callers `rate_of`'s counsellors took lately
     (handled). Each was a round trip of its own, about 0.25 ms of CPU apiece under gevent. When the store cannot
-    answer nothing is kept, and each read goes to the store as before (which then says it is degraded)."""
+    answer nothing is kept, and each read then asks the store itself, as before."""
     served, store = hook(), ext("store")
     if served.sid is None or store.degraded:
         return
