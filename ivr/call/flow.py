@@ -314,8 +314,7 @@ class Flow:
         if queue_time >= max_wait or partner in self.io.live().paused:  # paused: moved on, not dropped
             r.leave()
             return Step(r, "rollover", option, lang)
-        if queue_time < WAIT_ROUND and not lane.urgent and (told := self.patience.offer(lane, partner, position,
-                                                                                         max_wait)):
+        if self.estimates(queue_time, lane) and (told := self.patience.offer(lane, partner, position, max_wait)):
             return told
         m = self.menu
         lines = [m.line(lang, "wait", words)] if queue_time < WAIT_ROUND else []
@@ -330,6 +329,12 @@ class Flow:
         self.speak(r, [m.line(lang, "wait_short", words)])
         self._hold(r, max(1, min(WAIT_ROUND // 2, left - first)))
         return Step(r, "wait", option, lang)
+
+    @staticmethod
+    def estimates(queue_time: int, lane: Lane) -> bool:
+        """Whether this wait round may offer an honest estimate (ivr.call.patience): the first round, off the urgent
+        lane (a caller in crisis is never told to wait long)."""
+        return queue_time < WAIT_ROUND and not lane.urgent
 
     def queue_done(self, instant: dt.datetime, result: str, lane: Lane) -> Step:
         """After a partner's queue: goodbye when answered, nothing when the caller hung up, else the chain's next."""

@@ -35,9 +35,11 @@ class Asked:
         self.start = len(pipe)
         self.reads(pipe)
         self.end = len(pipe)
+
+
 SENT_WAIT = 1.0  # seconds a request waits at most for its writes to be sent (Redis's own timeouts are shorter)
-GATHER = 0.002  # seconds a transaction waits at most, under load, for the writes of the requests being served
-_SHARED = threading.Event()  # set by share_writes(): this process batches writes across requests
+GATHER = 0.002  # seconds a transaction waits at most, under load, for the requests being served to join it
+_SHARED = threading.Event()  # set by share_writes(): this process shares Redis round trips across requests
 _gather: Callable[[], object] | None = None  # share_writes()'s `gather`: what the sender waits for before a batch
 
 
@@ -52,8 +54,8 @@ def gatherer() -> Callable[[], object] | None:
 
 
 def share_writes(enabled: bool = True, gather: Callable[[], object] | None = None) -> None:
-    """From now on, in this process, the writes of requests that read nothing are sent together (see above), or no
-    longer (`enabled` False); before each batch the sender calls `gather` (until_idle for a gevent worker). For a
+    """From now on, in this process, requests' writes and reads are sent together (see above), or no longer
+    (`enabled` False); before each batch the sender calls `gather` (until_idle for a gevent worker). For a
     gevent worker: it is called after the worker has patched the standard library."""
     global _gather
     _gather = gather if enabled else None

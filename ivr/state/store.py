@@ -148,11 +148,9 @@ class Store:
         pipe.multi()
         return pipe
 
-    def _execute(self, op: str, writes: list[Commands], reads: Commands | None = None,
-                 atomic: bool = True) -> list[Any] | None:
-        """`writes`, then `reads`, in one transaction (with no writes and not `atomic`, a plain pipeline: no MULTI,
-        EXEC or replies queued): the results of `reads`' commands (None: failed)."""
-        pipe = self._transaction() if writes or atomic else self.client.pipeline(transaction=False)
+    def _execute(self, op: str, writes: list[Commands], reads: Commands | None = None) -> list[Any] | None:
+        """`writes`, then `reads`, in one transaction: the results of `reads`' commands (None: failed)."""
+        pipe = self._transaction()
         try:  # queueing a command can reach Redis too (RQ asks for the server's version once)
             for commands in writes:
                 commands(pipe)
@@ -174,15 +172,14 @@ class Store:
             return True
         return self._execute(op, [commands]) is not None
 
-    def read(self, op: str, commands: Commands, atomic: bool = True) -> list[Any] | None:
-        """Send the writes waiting and these commands in one round trip; these commands' results (None: failed).
-        `atomic` False: plain reads, which need no transaction of their own (one still holds any writes waiting)."""
+    def read(self, op: str, commands: Commands) -> list[Any] | None:
+        """Send the writes waiting and these commands in one round trip; these commands' results (None: failed)."""
         writes: list[Commands] | None = getattr(self._batch, "writes", None)
         if writes is not None:
             self._batch.writes = []
         if shared() and self.kind == "redis":  # with the other requests' writes and reads
             return self._shared().ask(writes or [], commands)
-        return self._execute(op, writes or [], commands, atomic)
+        return self._execute(op, writes or [], commands)
 
     def record(self, call_sid: str | None, **fields: str | int) -> bool:
         """Merge fields into the call's record (TTL refreshed). False when skipped or failed."""

@@ -92,7 +92,7 @@ def read_ahead(rate_of: str | None) -> None:
         if rate_of:
             ask_taken(pipe, rate_of, RATE_WINDOW)
 
-    replies = store.read("wait", commands, atomic=False)
+    replies = store.read("wait", commands)
     if replies is not None:
         served.ahead["desk"] = handover.desk_from(replies[0])
         if rate_of:

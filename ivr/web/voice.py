@@ -7,7 +7,6 @@ from flask import Blueprint, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.facts import JST, jst_day
-from ivr.call.flow import WAIT_ROUND
 from ivr.call.step import Step
 from ivr.call.transfer import DESK
 from ivr.state import tally
@@ -70,14 +69,15 @@ def wait() -> Response:
     queue_time = small_int("QueueTime", 0, 86400)
     if queue_time < transfers.FIRST_ROUND:  # once per queue: its QueueSid and the lane stay
         transfers.noted_in_queue()  # so a counsellor who takes the caller moves them at once
-    estimates = queue_time < WAIT_ROUND and param("u", 1) != "1" and param("h") != "1"  # ivr.call.patience
-    if not param("q").startswith(DESK):
-        read_ahead(param("p") if estimates else None)  # with the note above, in one round trip
+    answering = param("h") == "1"  # the caller's answer to an honest estimate (ivr.call.patience)
+    where = lane()
+    if not param("q").startswith(DESK):  # with the note above, in one round trip
+        read_ahead(param("p") if not answering and flow().estimates(queue_time, where) else None)
     if (over := transfers.leave_for_desk()) is not None:  # a counsellor took this caller: to their desk
         return over
-    if param("h") == "1":  # the caller's answer to an honest estimate (ivr.call.patience)
-        return answer(flow().patience.choice(hook().instant, lane(), digits()))
-    return answer(flow().wait(lane(), param("p"), queue_time,
+    if answering:
+        return answer(flow().patience.choice(hook().instant, where, digits()))
+    return answer(flow().wait(where, param("p"), queue_time,
                               small_int("QueuePosition", 0, 9999), small_int("AvgQueueTime", 0, 86400)))
 
 
